@@ -1,0 +1,105 @@
+"""Bad input ends in one 'error:' line naming the offending file, line or option, never a traceback."""
+import shutil
+
+import pytest
+
+from textssl.cli import main
+
+
+def run_cli(capsys, *argv):
+    status = main(list(argv))
+    err = capsys.readouterr().err.strip().splitlines()
+    return status, err
+
+
+def assert_one_error_line(err, *words):
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert "Traceback" not in err[0]
+    for word in words:
+        assert word in err[0], (word, err[0])
+
+
+def test_missing_lmdb_path(capsys, tmp_path, tiny_data):
+    missing = str(tmp_path / "nope")
+    status, err = run_cli(capsys, "finetune", "--train", missing, "--val", tiny_data["val"], "--out",
+                          str(tmp_path / "run"), "--no-progress")
+    assert status == 2
+    assert_one_error_line(err, missing)
+
+
+def test_plain_directory_is_not_an_lmdb(capsys, tmp_path):
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "x.txt").write_text("hello")
+    status, err = run_cli(capsys, "data", "preview", str(tmp_path / "plain"), "--out", str(tmp_path / "p.png"))
+    assert status == 2
+    assert_one_error_line(err, str(tmp_path / "plain"))
+
+
+def test_truncated_lmdb(capsys, tmp_path, tiny_data):
+    cut = tmp_path / "cut"
+    shutil.copytree(tiny_data["val"], cut)
+    data = cut / "data.mdb"
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 3])
+    status, err = run_cli(capsys, "data", "preview", str(cut), "--out", str(tmp_path / "p.png"))
+    assert status == 2
+    assert_one_error_line(err, str(cut))
+
+
+def test_unknown_charset_name(capsys, tmp_path):
+    status, err = run_cli(capsys, "data", "captcha", str(tmp_path / "c"), "--count", "4", "--charset", "klingon")
+    assert status == 2
+    assert_one_error_line(err, "klingon")
+
+
+def test_run_directory_without_weights(capsys, tmp_path, tiny_data):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    status, err = run_cli(capsys, "evaluate", str(run), "--data", tiny_data["val"])
+    assert status == 2
+    assert_one_error_line(err, str(run), "model.safetensors")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_data, tmp_path_factory):
+    run = tmp_path_factory.mktemp("run") / "run"
+    assert main(["finetune", "--train", tiny_data["train"], "--val", tiny_data["val"], "--out", str(run),
+                 "--max-steps", "2", "--batch-size", "32", "--no-progress"]) == 0
+    return run
+
+
+def test_corrupt_and_missing_images_in_predict(capsys, tmp_path, tiny_run):
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    status = main(["predict", str(tiny_run), str(corrupt), str(tmp_path / "missing.png")])
+    captured = capsys.readouterr()
+    assert status != 0 and captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 2 and "corrupt.png" in lines[0] and "missing.png" in lines[1]
+
+
+def test_import_reports_bad_rows_by_line(capsys, tmp_path):
+    from PIL import Image
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        Image.new("L", (40, 16), 255).save(images / name)
+    (images / "broken.png").write_bytes(b"garbage")
+    gt = tmp_path / "gt.txt"
+    gt.write_text("a.png\tAB12\nb.png\t\nc.png\tab\u00e9\nbroken.png\tXY\nmissing.png\tXY\n")
+    status = main(["data", "import", str(tmp_path / "out"), "--images", str(images), "--labels", str(gt),
+                   "--charset", "captcha"])
+    captured = capsys.readouterr()
+    assert status == 0 and "kept 1 rows, skipped 4" in captured.out
+    skipped = captured.err.strip().splitlines()
+    assert [line.split(":")[1] for line in skipped] == ["2", "3", "4", "5"]
+    assert "empty" in skipped[0] and "\u00e9" in skipped[1]
+
+
+def test_bad_config_key(capsys, tmp_path, tiny_data):
+    config = tmp_path / "bad.yaml"
+    config.write_text("epochs: 1\nlearning_rat: 0.1\n")
+    status, err = run_cli(capsys, "pretrain", "--config", str(config), "--data", tiny_data["unlabeled"],
+                          "--out", str(tmp_path / "pre"))
+    assert status == 2
+    assert_one_error_line(err, "learning_rat", str(config))

@@ -1,0 +1,52 @@
+"""A tiny pretrain -> fine-tune -> evaluate -> predict run through the command line."""
+import json
+import subprocess
+import sys
+
+import torch
+from safetensors.torch import load_file
+
+from textssl.cli import main
+from textssl.data.lmdb_io import LmdbReader
+
+
+def test_pretrain_finetune_evaluate_predict(tiny_data, tmp_path, capsys):
+    pre, run = tmp_path / "pre", tmp_path / "run"
+    assert main(["pretrain", "--method", "seqclr", "--data", tiny_data["unlabeled"], "--out", str(pre),
+                 "--max-steps", "3", "--batch-size", "32", "--no-progress"]) == 0
+    assert json.loads((pre / "metrics.json").read_text())["steps"] == 3
+    assert main(["finetune", "--train", tiny_data["train"], "--val", tiny_data["val"], "--out", str(run),
+                 "--init", str(pre), "--protocol", "two-stage", "--max-steps", "6", "--head-steps", "2",
+                 "--batch-size", "32", "--no-progress"]) == 0
+    assert {"config.json", "charset.txt", "model.safetensors", "metrics.json"} <= {p.name for p in run.iterdir()}
+    capsys.readouterr()
+
+    assert main(["evaluate", str(run), "--data", tiny_data["val"], "--json", str(tmp_path / "m.json")]) == 0
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert {"word_accuracy", "one_minus_ned", "cer", "num_samples", "images_per_second"} <= set(metrics)
+    assert metrics["num_samples"] == 64
+
+    image = tmp_path / "x.png"
+    image.write_bytes(LmdbReader(tiny_data["val"]).image_bytes(0))
+    capsys.readouterr()
+    assert main(["predict", str(run), str(image)]) == 0
+    path, text, confidence = capsys.readouterr().out.rstrip("\n").split("\t")
+    assert path == str(image) and 0.0 <= float(confidence) <= 1.0
+
+
+def test_frozen_protocol_keeps_every_encoder_weight(tiny_data, tmp_path):
+    pre, run = tmp_path / "pre", tmp_path / "run"
+    assert main(["pretrain", "--method", "simclr", "--data", tiny_data["unlabeled"], "--out", str(pre),
+                 "--max-steps", "2", "--batch-size", "32", "--features", "visual", "--no-progress"]) == 0
+    assert main(["finetune", "--train", tiny_data["train"], "--val", tiny_data["val"], "--out", str(run),
+                 "--init", str(pre), "--protocol", "frozen", "--max-steps", "5", "--batch-size", "32",
+                 "--no-progress"]) == 0
+    encoder = load_file(str(pre / "encoder.safetensors"))
+    model = load_file(str(run / "model.safetensors"))
+    assert encoder and all(torch.equal(encoder[k], model[k]) for k in encoder)  # BatchNorm statistics included
+    assert json.loads((run / "metrics.json").read_text())["stages"][0]["frozen"] == ["encoder"]
+
+
+def test_console_entry_point_runs():
+    result = subprocess.run([sys.executable, "-m", "textssl", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "pretrain" in result.stdout

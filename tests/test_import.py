@@ -1,0 +1,86 @@
+import io
+
+import pytest
+from PIL import Image
+
+from textssl.data.charset import Charset
+from textssl.data.importer import import_labeled_folder
+from textssl.data.lmdb_io import LmdbReader
+from textssl.errors import UserError
+
+CHARSET = Charset.from_spec("captcha")
+
+
+def _image_bytes(fmt: str, value: int = 128) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (24, 12), (value, value, 0)).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def folder(tmp_path):
+    images = tmp_path / "images"
+    (images / "sub").mkdir(parents=True)
+    files = {
+        "a.png": _image_bytes("PNG"),
+        "sub/b.jpg": _image_bytes("JPEG", 30),
+        "corrupt.png": b"\x89PNG\r\n\x1a\n not really a png",
+        "cut.png": _image_bytes("PNG")[:60],
+        "c.png": _image_bytes("PNG", 200),
+    }
+    for name, data in files.items():
+        (images / name).write_bytes(data)
+    rows = [
+        b"a.png\tAB12",          # 1 good
+        b"sub/b.jpg\tXYZ9",      # 2 good
+        b"no tab here",          # 3 malformed
+        b"missing.png\tAB",      # 4 image missing
+        b"corrupt.png\tAB",      # 5 corrupt
+        b"cut.png\tAB",          # 6 truncated
+        b"a.png\t",              # 7 empty label
+        b"a.png\tab#",           # 8 outside charset
+        b"",                     # 9 blank: ignored
+        b"a.png\t\xff\xfe",      # 10 not UTF-8
+        b"c.png\tQ",             # 11 good
+    ]
+    labels = tmp_path / "gt.txt"
+    labels.write_bytes(b"\n".join(rows) + b"\n")
+    return images, labels, files
+
+
+def test_good_rows_kept_bad_rows_reported(folder, tmp_path):
+    images, labels, files = folder
+    report = import_labeled_folder(tmp_path / "db", images, labels, CHARSET)
+    assert report.kept == 3
+    reasons = dict(report.skipped)
+    assert sorted(reasons) == [3, 4, 5, 6, 7, 8, 10]
+    assert "malformed" in reasons[3]
+    assert "not found: missing.png" in reasons[4]
+    assert "unreadable image corrupt.png" in reasons[5]
+    assert "unreadable image cut.png" in reasons[6]
+    assert "empty label" in reasons[7]
+    assert "'ab#'" in reasons[8]
+    assert "UTF-8" in reasons[10]
+    assert "line 5: unreadable image corrupt.png" in report.format_skipped()
+
+    reader = LmdbReader(tmp_path / "db")
+    assert [reader.label(i) for i in range(3)] == ["AB12", "XYZ9", "Q"]
+    assert reader.image_bytes(1) == files["sub/b.jpg"]  # original bytes, not re-encoded
+
+
+def test_missing_inputs(folder, tmp_path):
+    images, labels, _ = folder
+    with pytest.raises(UserError, match=f"images directory not found: {tmp_path / 'nope'}"):
+        import_labeled_folder(tmp_path / "db", tmp_path / "nope", labels, CHARSET)
+    with pytest.raises(UserError, match=f"labels file not found: {tmp_path / 'nope.txt'}"):
+        import_labeled_folder(tmp_path / "db", images, tmp_path / "nope.txt", CHARSET)
+
+
+def test_no_usable_rows(folder, tmp_path):
+    images, _, _ = folder
+    labels = tmp_path / "bad.txt"
+    labels.write_text("missing.png\tAB\nno tab\n")
+    with pytest.raises(UserError) as error:
+        import_labeled_folder(tmp_path / "db", images, labels, CHARSET)
+    assert str(error.value) == f"no usable rows in {labels} (2 skipped)"
+    assert not (tmp_path / "db").exists()

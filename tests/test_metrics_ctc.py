@@ -1,0 +1,42 @@
+import math
+
+import pytest
+import torch
+
+from textssl.data.charset import Charset
+from textssl.eval.metrics import cer, one_minus_ned, text_metrics, word_accuracy
+from textssl.models.ctc import greedy_decode
+
+
+def test_cer_single_pair():
+    assert cer("abc", "abd") == pytest.approx(1 / 3)
+
+
+def test_metrics_on_hand_computed_lists():
+    predictions, targets = ["abc", "ab", "xyz", ""], ["abc", "abc", "xy", "a"]
+    # distances 0, 1, 1, 1; target lengths 3, 3, 2, 1
+    assert word_accuracy(predictions, targets) == 0.25
+    assert cer(predictions, targets) == pytest.approx(3 / 9)
+    assert one_minus_ned(predictions, targets) == pytest.approx(1 - (0 + 1 / 3 + 1 / 3 + 1) / 4)
+    assert text_metrics(predictions, targets)["num_samples"] == 4
+
+
+def test_one_minus_ned_uses_the_longer_string():
+    assert one_minus_ned("abcd", "ab") == pytest.approx(1 - 2 / 4)
+
+
+def _logits(path, num_classes=4, peak=5.0):
+    logits = torch.zeros(len(path), num_classes)
+    logits[torch.arange(len(path)), torch.tensor(path)] = peak
+    return logits
+
+
+def test_greedy_decode_merges_repeats_and_drops_blanks():
+    charset = Charset("abc")
+    # path a a _ a b b _ _ c  -> "aabc"
+    batch = torch.stack([_logits([1, 1, 0, 1, 2, 2, 0, 0, 3]), _logits([0, 0, 0, 0, 0, 0, 0, 0, 0])])
+    (ids, conf), (empty, _) = greedy_decode(batch)
+    assert charset.decode(ids) == "aabc"
+    assert empty == []
+    p = math.exp(5) / (math.exp(5) + 3)
+    assert conf == pytest.approx(p ** 9, rel=1e-5)

@@ -1,0 +1,5 @@
+import sys
+
+from textssl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,60 @@
+"""Python API: load a fine-tuned run and read text from images.
+
+    >>> from textssl.api import TextRecognizer
+    >>> reader = TextRecognizer.load("runs/crnn")
+    >>> reader.predict(["a.png", "b.png"])   # [("7KQ2", 0.98), ...]
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from textssl.data.dataset import ImageSpec, to_tensor
+from textssl.errors import UserError
+from textssl.models.crnn import ModelConfig, Recognizer
+from textssl.train.recognition import decode_texts
+from textssl.train.run_dir import MODEL_WEIGHTS, load_weights, read_charset, read_config
+
+
+class TextRecognizer:
+    def __init__(self, model: Recognizer, charset, spec: ImageSpec, device: str = "cpu"):
+        self.model = model.to(device).eval()
+        self.charset, self.spec, self.device = charset, spec, device
+
+    @classmethod
+    def load(cls, run: str | Path, device: str | None = None) -> "TextRecognizer":
+        run, config = read_config(run, MODEL_WEIGHTS)
+        charset = read_charset(run, config)
+        model = Recognizer(ModelConfig(**config["model"]), charset.num_classes)
+        try:
+            model.load_state_dict(load_weights(run / MODEL_WEIGHTS))
+        except RuntimeError as exc:
+            raise UserError(f"{run / MODEL_WEIGHTS}: weights do not match config.json ({str(exc).splitlines()[0]})") from None
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        return cls(model, charset, ImageSpec(**config["image"]), device)
+
+    def image_tensor(self, image: Image.Image | str | Path) -> torch.Tensor:
+        if isinstance(image, Image.Image):
+            return to_tensor(image, self.spec)
+        path = Path(image)
+        if not path.is_file():
+            raise UserError(f"{path}: no such image file")
+        try:
+            with Image.open(path) as opened:
+                return to_tensor(opened, self.spec)
+        except Exception as exc:  # PIL raises many types for broken files
+            raise UserError(f"{path}: cannot decode image ({exc.__class__.__name__})") from None
+
+    @torch.inference_mode()
+    def predict_tensor(self, images: torch.Tensor) -> list[tuple[str, float]]:
+        """uint8 images [B, C, H, W] (already resized and padded) -> (text, confidence) per image."""
+        return decode_texts(self.model, images.to(self.device, non_blocking=True), self.charset)
+
+    def predict(self, images, batch_size: int = 64) -> list[tuple[str, float]]:
+        """PIL images or paths -> (text, confidence) per image."""
+        out: list[tuple[str, float]] = []
+        for i in range(0, len(images), batch_size):
+            out += self.predict_tensor(torch.stack([self.image_tensor(x) for x in images[i:i + batch_size]]))
+        return out

@@ -1,0 +1,37 @@
+"""A PNG grid of augmented views, to check a pipeline by eye."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from torch import Tensor, nn  # noqa: E402
+
+from textssl.augment.views import make_views  # noqa: E402
+
+
+def write_preview(images_uint8: Tensor, out_png: str, augment: nn.Module, num_views: int = 2) -> None:
+    """Save a grid: one row per sample, column 0 the original, then num_views views.
+
+    images_uint8: uint8 [N, C, H, W] with C = 1 or 3.
+    """
+    original = images_uint8.float() / 255
+    views = make_views(images_uint8, augment, num_views)
+    columns = [original, *views]
+    n, c, h, w = original.shape
+    cols = len(columns)
+    fig, axes = plt.subplots(n, cols, figsize=(cols * w / h, n), squeeze=False)
+    for row in range(n):
+        for col, batch in enumerate(columns):
+            ax = axes[row][col]
+            image = batch[row].detach().cpu().clamp(0, 1)
+            if c == 1:
+                ax.imshow(image[0].numpy(), cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.imshow(image.permute(1, 2, 0).numpy())
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title("original" if col == 0 else f"view {col}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)

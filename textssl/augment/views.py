@@ -1,0 +1,330 @@
+"""Batched, device-side view augmentation for text images.
+
+Views are sequence-preserving: no horizontal flip and at most a slight horizontal crop, so
+that horizontal position r in one view matches position r in the other (DESIGN.md).
+
+Each step draws its parameters per sample. For speed on a CPU the geometric part (crop,
+affine, perspective) is one homography and one ``grid_sample``, blur and sharpening are one
+per-sample kernel and one grouped convolution, colour ops for RGB are one 3x3 matrix, and
+contrast, brightness and noise are one multiply-add. (The equivalent chain of
+``kornia.augmentation`` modules costs several times more per batch on a CPU.)
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from kornia.geometry.transform import get_perspective_transform
+from torch import Tensor, nn
+
+from textssl.errors import UserError
+
+PIPELINES = ("captcha", "seqclr", "none")
+
+
+def _uniform(lo: float, hi: float, n: int, like: Tensor) -> Tensor:
+    """[n] values uniform in [lo, hi] on like's device and dtype."""
+    return torch.rand(n, device=like.device, dtype=like.dtype) * (hi - lo) + lo
+
+
+def _chosen(p: float, n: int, like: Tensor) -> Tensor:
+    """bool [n]: which samples an op with probability p applies to."""
+    return torch.rand(n, device=like.device) < p
+
+
+class RandomWarp(nn.Module):
+    """Horizontal crop-resize, affine and perspective as one homography per sample.
+
+    crop: with probability crop_p keep the full height and a random fraction crop_area of the
+    width, resized back to the full width. affine: rotation within +-degrees, shift within
+    translate = (fraction of W, fraction of H), scale, x-shear within +-shear degrees.
+    perspective: with probability perspective_p each corner moves inward by up to
+    distortion x half the image size. Borders are filled by replicating the edge.
+    """
+
+    def __init__(
+        self,
+        crop_area=(1.0, 1.0),
+        crop_p=0.0,
+        degrees=0.0,
+        translate=(0.0, 0.0),
+        scale=(1.0, 1.0),
+        shear=0.0,
+        distortion=0.0,
+        perspective_p=0.0,
+    ):
+        super().__init__()
+        self.crop_area, self.crop_p = crop_area, crop_p
+        self.degrees, self.translate, self.scale, self.shear = degrees, translate, scale, shear
+        self.distortion, self.perspective_p = distortion, perspective_p
+
+    @property
+    def identity(self) -> bool:
+        return (
+            (self.crop_p == 0 or self.crop_area[0] == 1.0)
+            and self.degrees == 0
+            and self.translate == (0.0, 0.0)
+            and self.scale == (1.0, 1.0)
+            and self.shear == 0
+            and (self.perspective_p == 0 or self.distortion == 0)
+        )
+
+    def matrices(self, b: int, h: int, w: int, like: Tensor) -> Tensor:
+        """[b, 3, 3] forward transforms, input -> output, in pixels about the image centre."""
+        eye = torch.eye(3, device=like.device, dtype=like.dtype).repeat(b, 1, 1)
+
+        crop = eye.clone()
+        area = torch.where(
+            _chosen(self.crop_p, b, like), _uniform(*self.crop_area, b, like), torch.ones_like(eye[:, 0, 0])
+        )
+        offset = (torch.rand_like(area) - 0.5) * (1 - area) * w
+        crop[:, 0, 0] = 1 / area
+        crop[:, 0, 2] = -offset / area
+
+        angle = _uniform(-self.degrees, self.degrees, b, like) * (math.pi / 180)
+        shear = _uniform(-self.shear, self.shear, b, like) * (math.pi / 180)
+        s = _uniform(*self.scale, b, like)
+        cos, sin, tan = angle.cos(), angle.sin(), shear.tan()
+        affine = eye.clone()
+        # rotation @ x-shear @ scale, then the shift
+        affine[:, 0, 0] = cos * s
+        affine[:, 0, 1] = (cos * tan - sin) * s
+        affine[:, 1, 0] = sin * s
+        affine[:, 1, 1] = (sin * tan + cos) * s
+        affine[:, 0, 2] = _uniform(-self.translate[0], self.translate[0], b, like) * w
+        affine[:, 1, 2] = _uniform(-self.translate[1], self.translate[1], b, like) * h
+
+        forward = affine @ crop
+        if self.perspective_p > 0 and self.distortion > 0:
+            half = torch.tensor([w / 2, h / 2], device=like.device, dtype=like.dtype)
+            corners = torch.tensor([[-1, -1], [1, -1], [1, 1], [-1, 1]], device=like.device, dtype=like.dtype)
+            inward = torch.rand(b, 4, 2, device=like.device, dtype=like.dtype) * self.distortion
+            inward = inward * _chosen(self.perspective_p, b, like).to(like.dtype)[:, None, None]
+            src = (corners * half).expand(b, 4, 2)
+            dst = corners * (1 - inward) * half
+            forward = get_perspective_transform(src, dst) @ forward
+        return forward
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [B, C, H, W] -> [B, C, H, W]."""
+        b, _, h, w = x.shape
+        inverse = torch.linalg.inv(self.matrices(b, h, w, x))
+        # output grid in normalised coordinates (align_corners=False) -> pixels -> input
+        to_px = torch.tensor([w / 2, h / 2, 1.0], device=x.device, dtype=x.dtype)
+        m = inverse * to_px[None, None, :] / to_px[None, :, None]                   # [B, 3, 3]
+        xs = (torch.arange(w, device=x.device, dtype=x.dtype) * 2 + 1) / w - 1
+        ys = (torch.arange(h, device=x.device, dtype=x.dtype) * 2 + 1) / h - 1
+        xs, ys = xs.view(1, 1, w), ys.view(1, h, 1)
+        m = m.reshape(b, 9, 1, 1)
+        # written straight into the [B, H, W, 2] layout: cheaper than stacking two planes
+        grid = torch.empty(b, h, w, 2, device=x.device, dtype=x.dtype)
+        if self.perspective_p > 0 and self.distortion > 0:
+            z = (m[:, 6] * xs + m[:, 8]) + m[:, 7] * ys
+            torch.div((m[:, 0] * xs + m[:, 2]) + m[:, 1] * ys, z, out=grid[..., 0])
+            torch.div((m[:, 3] * xs + m[:, 5]) + m[:, 4] * ys, z, out=grid[..., 1])
+        else:
+            torch.add(m[:, 0] * xs + m[:, 2], m[:, 1] * ys, out=grid[..., 0])
+            torch.add(m[:, 3] * xs + m[:, 5], m[:, 4] * ys, out=grid[..., 1])
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+# torchvision's / PIL's smoothing kernel for sharpness
+_SMOOTH = torch.tensor([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]]) / 13
+
+
+class RandomFilter(nn.Module):
+    """Gaussian blur or unsharp-mask sharpening, one per-sample kernel, one grouped conv.
+
+    blur: with probability blur_p, sigma uniform in blur_sigma. sharpen: with probability
+    sharpen_p among the samples not blurred, x + a (x - smooth(x)) with a uniform in
+    [0, sharpness] (a = 1 is torchvision's sharpness factor 2). Exclusive, so the kernel
+    stays as small as the blur's.
+    """
+
+    def __init__(self, blur_sigma=(0.0, 0.0), blur_p=0.0, sharpness=0.0, sharpen_p=0.0):
+        super().__init__()
+        self.blur_sigma, self.blur_p = blur_sigma, blur_p
+        self.sharpness, self.sharpen_p = sharpness, sharpen_p
+        self.radius = max(1, math.ceil(2 * blur_sigma[1]))
+
+    @property
+    def identity(self) -> bool:
+        return (self.blur_p == 0 or self.blur_sigma[1] == 0) and (self.sharpen_p == 0 or self.sharpness == 0)
+
+    def kernels(self, b: int, like: Tensor) -> Tensor:
+        """[b, 1, k, k] per-sample kernels, k = 2 * radius + 1, each summing to 1."""
+        r = self.radius
+        offsets = torch.arange(-r, r + 1, device=like.device, dtype=like.dtype)
+        blurred = _chosen(self.blur_p, b, like)
+        sigma = _uniform(*self.blur_sigma, b, like).clamp_min(1e-3)
+        g = torch.exp(-0.5 * (offsets[None, :] / sigma[:, None]) ** 2)
+        g = torch.where(blurred[:, None], g, (offsets == 0).to(like.dtype))
+        g = g / g.sum(1, keepdim=True)
+        kernel = g[:, None, :, None] * g[:, None, None, :]                          # [b, 1, k, k]
+        if self.sharpen_p > 0 and self.sharpness > 0:
+            sharpened = _chosen(self.sharpen_p, b, like) & ~blurred
+            a = _uniform(0.0, self.sharpness, b, like) * sharpened.to(like.dtype)
+            detail = -_SMOOTH.to(like)
+            detail[1, 1] += 1                                                       # delta - smooth
+            kernel[:, 0, r - 1 : r + 2, r - 1 : r + 2] += a[:, None, None] * detail
+        return kernel
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [B, C, H, W] -> [B, C, H, W]."""
+        b, c, h, w = x.shape
+        kernel = self.kernels(b, x).repeat_interleave(c, dim=0)                     # [B*C, 1, k, k]
+        pad = kernel.shape[-1] // 2
+        flat = F.pad(x.reshape(1, b * c, h, w), (pad, pad, pad, pad), mode="replicate")
+        return F.conv2d(flat, kernel, groups=b * c).view(b, c, h, w)
+
+
+class RandomPhotometric(nn.Module):
+    """Linear contrast about the image mean, multiplicative brightness, Gaussian noise.
+
+    contrast factor uniform in [1 - contrast, 1 + contrast], brightness factor in
+    [1 - brightness, 1 + brightness], lower ends at least 0.1 so that strength 2 cannot
+    flatten an image; noise of std noise_std with probability noise_p.
+    """
+
+    def __init__(self, contrast=0.0, brightness=0.0, noise_std=0.0, noise_p=0.0):
+        super().__init__()
+        self.contrast, self.brightness = contrast, brightness
+        self.noise_std, self.noise_p = noise_std, noise_p
+
+    @property
+    def identity(self) -> bool:
+        return self.contrast == 0 and self.brightness == 0 and (self.noise_p == 0 or self.noise_std == 0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [B, C, H, W] -> [B, C, H, W]."""
+        b = x.shape[0]
+        c = _uniform(max(0.1, 1 - self.contrast), 1 + self.contrast, b, x).view(b, 1, 1, 1)
+        k = _uniform(max(0.1, 1 - self.brightness), 1 + self.brightness, b, x).view(b, 1, 1, 1)
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        out = torch.addcmul((1 - c) * mean * k, x, c * k)                         # ((x - m) c + m) k
+        if self.noise_p > 0 and self.noise_std > 0:
+            # noise drawn only for the chosen samples: randn dominates this step's cost
+            idx = _chosen(self.noise_p, b, x).nonzero().squeeze(1)
+            noise = torch.randn(len(idx), *x.shape[1:], device=x.device, dtype=x.dtype)
+            out.index_add_(0, idx, noise, alpha=self.noise_std)
+        return out
+
+
+# W3C filter-effects luminance weights and hue-rotation matrices (linear in RGB)
+_LUMA = torch.tensor([0.213, 0.715, 0.072])
+_HUE_COS = torch.eye(3) - _LUMA.expand(3, 3)
+_HUE_SIN = torch.tensor([[-0.213, -0.715, 0.928], [0.143, 0.140, -0.283], [-0.787, 0.715, 0.072]])
+
+
+class RandomColour(nn.Module):
+    """RGB only (a no-op for other channel counts): saturation and hue jitter (together, with
+    probability jitter_p), channel shuffle and grayscale, all linear in RGB, so composed into
+    one 3x3 matrix per sample.
+
+    saturation factor uniform in [1 - saturation, 1 + saturation]; hue shift uniform in
+    [-hue, hue] turns (as torchvision / kornia).
+    """
+
+    def __init__(self, saturation=0.0, hue=0.0, jitter_p=0.0, shuffle_p=0.0, gray_p=0.0):
+        super().__init__()
+        self.saturation, self.hue, self.jitter_p = saturation, hue, jitter_p
+        self.shuffle_p, self.gray_p = shuffle_p, gray_p
+
+    @property
+    def identity(self) -> bool:
+        no_jitter = self.jitter_p == 0 or (self.saturation == 0 and self.hue == 0)
+        return no_jitter and self.shuffle_p == 0 and self.gray_p == 0
+
+    def matrices(self, b: int, like: Tensor) -> Tensor:
+        """[b, 3, 3] colour matrices: out = M @ rgb."""
+        luma, hue_cos, hue_sin = _LUMA.to(like), _HUE_COS.to(like), _HUE_SIN.to(like)
+        eye = torch.eye(3, device=like.device, dtype=like.dtype)
+        gray = luma.expand(3, 3)
+
+        jitter = _chosen(self.jitter_p, b, like).to(like.dtype)[:, None, None]
+        sat = 1 + _uniform(-self.saturation, self.saturation, b, like)[:, None, None] * jitter
+        angle = 2 * math.pi * _uniform(-self.hue, self.hue, b, like)[:, None, None] * jitter
+        m = sat * eye + (1 - sat) * gray                                           # saturation
+        m = (gray + angle.cos() * hue_cos + angle.sin() * hue_sin) @ m                # hue
+        if self.shuffle_p > 0:
+            perm = torch.rand(b, 3, device=like.device).argsort(1)
+            keep = torch.arange(3, device=like.device)
+            perm = torch.where(_chosen(self.shuffle_p, b, like)[:, None], perm, keep)
+            m = F.one_hot(perm, 3).to(like.dtype) @ m
+        if self.gray_p > 0:
+            to_gray = _chosen(self.gray_p, b, like)[:, None, None]
+            m = torch.where(to_gray, gray @ m, m)
+        return m
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [B, C, H, W] -> [B, C, H, W]."""
+        b, c, h, w = x.shape
+        if c != 3:
+            return x
+        return torch.bmm(self.matrices(b, x), x.reshape(b, 3, h * w)).view(b, c, h, w)
+
+
+class ViewAugment(nn.Module):
+    """A pipeline of steps; no gradient, output clamped to [0, 1]."""
+
+    def __init__(self, steps):
+        super().__init__()
+        self.steps = nn.ModuleList(step for step in steps if not step.identity)
+
+    @torch.no_grad()
+    def forward(self, x: Tensor) -> Tensor:
+        """x: float [B, C, H, W] in [0, 1] -> float [B, C, H, W] in [0, 1]."""
+        out = x
+        for step in self.steps:
+            out = step(out)
+        return out.clamp(0, 1) if out is x else out.clamp_(0, 1)
+
+
+def _captcha(s: float) -> list:
+    return [
+        RandomWarp(scale=(1 - 0.1 * s, 1 + 0.05 * s), translate=(0.03 * s, 0.05 * s)),
+        RandomFilter(blur_sigma=(0.1 * s, 1.2 * s), blur_p=0.5),
+        RandomColour(
+            saturation=0.5 * s, hue=0.1 * s, jitter_p=0.8, shuffle_p=0.5 * min(s, 1), gray_p=0.2 * min(s, 1)
+        ),
+        RandomPhotometric(contrast=0.4 * s, brightness=0.4 * s, noise_std=0.05 * s, noise_p=0.5),
+    ]
+
+
+def _seqclr(s: float) -> list:
+    return [
+        RandomWarp(
+            crop_area=(1 - 0.15 * s, 1.0),
+            crop_p=0.5,
+            degrees=4 * s,
+            translate=(0.04 * s, 0.08 * s),
+            scale=(1 - 0.1 * s, 1 + 0.05 * s),
+            shear=8 * s,
+            distortion=0.1 * s,
+            perspective_p=0.5,
+        ),
+        RandomFilter(blur_sigma=(0.1 * s, 1.5 * s), blur_p=0.5, sharpness=1.0 * s, sharpen_p=0.5),
+        RandomPhotometric(contrast=0.5 * s, brightness=0.4 * s, noise_std=0.05 * s, noise_p=0.5),
+    ]
+
+
+def build_view_augment(name: str, strength: float = 1.0) -> nn.Module:
+    """The view pipeline `name` (one of PIPELINES), magnitudes scaled by strength in [0, 2].
+
+    Returns a module mapping float [B, C, H, W] in [0, 1] (C = 1 or 3) to the same shape.
+    """
+    if name not in PIPELINES:
+        raise UserError(f"unknown augmentation pipeline '{name}': use {', '.join(PIPELINES)}")
+    if not 0 <= strength <= 2:
+        raise UserError(f"augmentation strength must be in [0, 2], got {strength}")
+    steps = {"captcha": _captcha, "seqclr": _seqclr, "none": lambda s: []}[name](float(strength))
+    return ViewAugment(steps)
+
+
+def make_views(images_uint8: Tensor, augment: nn.Module, num_views: int = 2) -> list[Tensor]:
+    """uint8 [B, C, H, W] -> num_views float views [B, C, H, W] in [0, 1], augmented
+    independently. Float input is taken as already in [0, 1]."""
+    if num_views < 1:
+        raise UserError(f"num_views must be at least 1, got {num_views}")
+    x = images_uint8.float().div_(255) if not images_uint8.is_floating_point() else images_uint8
+    return [augment(x) for _ in range(num_views)]

@@ -1,0 +1,162 @@
+"""The ``textssl`` command line. Bad input ends in one ``error:`` line and exit status 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from textssl.config import add_options, build_config
+from textssl.errors import UserError
+
+COMMON_HELP = {
+    "epochs": "training budget in epochs", "max_steps": "training budget in optimizer steps (overrides --epochs)",
+    "batch_size": "images per batch", "optimizer": "adamw or sgd", "lr": "peak learning rate",
+    "weight_decay": "weight decay", "warmup": "fraction of the steps with linear warm-up (then cosine decay)",
+    "augment": "view pipeline: captcha, seqclr or none", "strength": "augmentation strength, 0 to 2",
+    "model": "model size: small or large", "height": "image height", "width": "image width (padded)",
+    "channels": "1 (grey) or 3 (RGB)", "seed": "random seed", "precision": "Lightning precision, e.g. 32-true, bf16-mixed",
+    "devices": "Lightning devices (auto, 1, 2, ...)", "workers": "data-loading worker processes",
+    "progress": "show a progress bar",
+}
+PRETRAIN_HELP = {
+    **COMMON_HELP, "data": "unlabeled (or labeled) LMDB; repeat for several", "out": "run directory to write",
+    "method": "SSL method (see --help)", "mapping": "instance mapping: all, frame or window (default: the method's)",
+    "windows": "instances per image for --mapping window", "head": "projection head: mlp or bilstm (seqclr)",
+    "features": "visual (CNN output) or contextual (after the BiLSTM)", "proj_dim": "projection size",
+    "hidden_dim": "projection hidden size", "temperature": "InfoNCE temperature",
+    "checkpoint_every": "write checkpoints/last.ckpt every N steps", "resume": "continue from checkpoints/last.ckpt",
+}
+FINETUNE_HELP = {
+    **COMMON_HELP, "train": "labeled training LMDB; repeat for several", "val": "labeled validation LMDB",
+    "out": "run directory to write", "init": "pretraining run whose encoder starts the recognizer",
+    "protocol": "full, frozen (encoder frozen) or two-stage (head, then whole network)",
+    "num_labels": "use a seeded random subset of N labeled samples", "head_steps": "two-stage: steps of the head stage",
+    "lr_whole": "two-stage: learning rate of the whole-network stage", "charset": "charset preset, file or chars:...",
+    "val_every": "validate every N steps", "early_stopping": "stop after N validations without improvement",
+    "clip": "gradient clipping norm",
+}
+
+
+def _data_parser(sub) -> None:
+    data = sub.add_parser("data", help="make, import and inspect LMDB datasets").add_subparsers(dest="data_cmd", required=True)
+    cap = data.add_parser("captcha", help="generate captcha images into an LMDB")
+    cap.add_argument("out", help="LMDB directory to create")
+    cap.add_argument("--count", type=int, required=True, help="number of images")
+    cap.add_argument("--labeled", action="store_true", help="store the labels (default: unlabeled)")
+    cap.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    cap.add_argument("--charset", default="captcha", help="charset preset, file or chars:... (default: captcha)")
+    cap.add_argument("--min-len", type=int, default=4, help="shortest text (default: 4)")
+    cap.add_argument("--max-len", type=int, default=5, help="longest text (default: 5)")
+    cap.add_argument("--width", type=int, default=None, help="image width")
+    cap.add_argument("--height", type=int, default=None, help="image height")
+    cap.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    imp = data.add_parser("import", help="import images + gt.txt (path<TAB>label) into an LMDB")
+    imp.add_argument("out", help="LMDB directory to create")
+    imp.add_argument("--images", required=True, help="folder the gt.txt paths are relative to")
+    imp.add_argument("--labels", required=True, help="gt.txt with lines relative/path<TAB>label")
+    imp.add_argument("--charset", default="full94", help="charset preset, file or chars:... (default: full94)")
+    pre = data.add_parser("preview", help="write a PNG grid of samples and their augmented views")
+    pre.add_argument("lmdb", help="LMDB to sample from")
+    pre.add_argument("--out", required=True, help="PNG file to write")
+    pre.add_argument("--augment", default="seqclr", help="view pipeline: captcha, seqclr or none (default: seqclr)")
+    pre.add_argument("--strength", type=float, default=1.0, help="augmentation strength (default: 1.0)")
+    pre.add_argument("--count", type=int, default=8, help="samples (default: 8)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from textssl.methods import METHODS
+    from textssl.train.finetune import FinetuneConfig
+    from textssl.train.pretrain import PretrainConfig
+
+    parser = argparse.ArgumentParser(prog="textssl", description="Self-supervised pretraining for text recognition.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    _data_parser(sub)
+    pre = sub.add_parser("pretrain", help="SSL-pretrain an encoder on unlabeled images",
+                         description=f"methods: {', '.join(METHODS)}")
+    pre.add_argument("--config", help="YAML preset of these options")
+    add_options(pre, PretrainConfig, PRETRAIN_HELP)
+    fin = sub.add_parser("finetune", help="train a recognizer (from scratch, or from --init)")
+    fin.add_argument("--config", help="YAML preset of these options")
+    add_options(fin, FinetuneConfig, FINETUNE_HELP)
+    ev = sub.add_parser("evaluate", help="word accuracy, 1-NED, CER and speed of a run on a labeled LMDB")
+    ev.add_argument("run", help="fine-tuned run directory")
+    ev.add_argument("--data", required=True, action="append", help="labeled LMDB; repeat for several")
+    ev.add_argument("--json", help="also write the metrics to this JSON file")
+    ev.add_argument("--batch-size", type=int, default=64, help="images per batch (default: 64)")
+    pr = sub.add_parser("predict", help="read images: path<TAB>text<TAB>confidence per line")
+    pr.add_argument("run", help="fine-tuned run directory")
+    pr.add_argument("images", nargs="+", help="image files")
+    return parser
+
+
+def _data(args) -> None:
+    from textssl.data.charset import Charset
+    if args.data_cmd == "captcha":
+        from textssl.data.captcha_gen import generate_captchas
+        size = {k: v for k, v in (("width", args.width), ("height", args.height)) if v is not None}
+        stats = generate_captchas(args.out, args.count, labeled=args.labeled, seed=args.seed, charset=args.charset,
+                                  min_len=args.min_len, max_len=args.max_len, workers=args.workers, **size)
+        print(f"wrote {stats['count']} images to {args.out} ({stats['images_per_second']:.0f} images/s)")
+    elif args.data_cmd == "import":
+        from textssl.data.importer import import_labeled_folder
+        report = import_labeled_folder(args.out, args.images, args.labels, Charset.from_spec(args.charset))
+        for line, reason in report.skipped:
+            print(f"{args.labels}:{line}: skipped: {reason}", file=sys.stderr)
+        print(f"kept {report.kept} rows, skipped {len(report.skipped)}; wrote {args.out}")
+    else:
+        from textssl.augment.preview import write_preview
+        from textssl.augment.views import build_view_augment
+        from textssl.data.dataset import ImageSpec, LmdbTextDataset, collate
+        dataset = LmdbTextDataset(args.lmdb, ImageSpec())
+        batch = collate([dataset[i] for i in range(min(args.count, len(dataset)))])
+        write_preview(batch[0], args.out, build_view_augment(args.augment, args.strength))
+        print(f"wrote {args.out}")
+
+
+def run(args) -> None:
+    if args.cmd == "data":
+        _data(args)
+    elif args.cmd in ("pretrain", "finetune"):
+        options = {k: v for k, v in vars(args).items() if k not in ("cmd", "config")}
+        if args.cmd == "pretrain":
+            from textssl.train.pretrain import PretrainConfig, pretrain
+            metrics = pretrain(build_config(PretrainConfig, options, args.config))
+        else:
+            from textssl.train.finetune import FinetuneConfig, finetune
+            metrics = finetune(build_config(FinetuneConfig, options, args.config))
+        print(json.dumps(metrics, indent=2))
+    elif args.cmd == "evaluate":
+        from textssl.eval.evaluate import evaluate_run
+        metrics = evaluate_run(args.run, args.data, batch_size=args.batch_size, json_path=args.json)
+        for key, value in metrics.items():
+            print(f"{key}\t{value:.4f}" if isinstance(value, float) else f"{key}\t{value}")
+    elif args.cmd == "predict":
+        from textssl.api import TextRecognizer
+        reader = TextRecognizer.load(args.run)
+        for path in args.images:
+            try:
+                text, confidence = reader.predict([path])[0]
+                print(f"{path}\t{text}\t{confidence:.4f}")
+            except UserError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                run.failed = True
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = build_parser().parse_args(argv)
+    run.failed = False
+    try:
+        run(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 1 if run.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

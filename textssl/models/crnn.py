@@ -1,0 +1,111 @@
+"""CRNN: a CNN feature-sequence encoder, a BiLSTM sequence model and a CTC head.
+
+The encoder maps images [B, C, H, W] to visual features V [B, T, D] (one frame per 4 pixels of
+width); the BiLSTM turns V into contextual features H [B, T, 2 * hidden]; the CTC head maps H to
+per-frame class logits [B, T, K] with the blank at index 0.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from textssl.errors import UserError
+
+
+@dataclass
+class ModelConfig:
+    channels: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
+    dim: int = 128
+    hidden: int = 128
+    layers: int = 2
+    in_channels: int = 1
+    height: int = 32
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+SIZES = {
+    "small": ModelConfig(),
+    "large": ModelConfig(channels=[32, 64, 128, 256], dim=256, hidden=256),
+}
+
+
+def model_config(size: str = "small", in_channels: int = 1, height: int = 32) -> ModelConfig:
+    if size not in SIZES:
+        raise UserError(f"unknown model size '{size}': use {', '.join(SIZES)}")
+    if height % 8:
+        raise UserError(f"image height {height} must be a multiple of 8")
+    base = SIZES[size]
+    return ModelConfig(list(base.channels), base.dim, base.hidden, base.layers, in_channels, height)
+
+
+def _conv(cin: int, cout: int) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+class FeatureSequenceEncoder(nn.Module):
+    """Images [B, C, H, W] in [0, 1] -> visual features V [B, W / 4, dim]."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        c1, c2, c3, c4 = cfg.channels
+        self.cnn = nn.Sequential(
+            *_conv(cfg.in_channels, c1), nn.MaxPool2d(2, 2),
+            *_conv(c1, c2), nn.MaxPool2d(2, 2),
+            *_conv(c2, c3), nn.MaxPool2d((2, 1), (2, 1)),
+            *_conv(c3, c4),
+        )
+        self.cnn.to(memory_format=torch.channels_last)  # several times faster convolutions and pooling on CPU
+        self.proj = nn.Linear(c4 * (cfg.height // 8), cfg.dim)
+        self.dim = cfg.dim
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.cnn((images * 2.0 - 1.0).contiguous(memory_format=torch.channels_last))  # [B, C', H/8, W/4]
+        x = x.permute(0, 3, 1, 2).flatten(2)  # [B, T, C' * H/8]
+        return self.proj(x)
+
+
+class SequenceModel(nn.Module):
+    """Visual features [B, T, D] -> contextual features [B, T, 2 * hidden]."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.lstm = nn.LSTM(cfg.dim, cfg.hidden, num_layers=cfg.layers, batch_first=True, bidirectional=True)
+        self.dim = 2 * cfg.hidden
+
+    def forward(self, visual: torch.Tensor) -> torch.Tensor:
+        return self.lstm(visual)[0]
+
+
+class Recognizer(nn.Module):
+    """encoder -> sequence model -> CTC head; ``forward`` returns logits [B, T, num_classes]."""
+
+    def __init__(self, cfg: ModelConfig, num_classes: int):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = FeatureSequenceEncoder(cfg)
+        self.sequence = SequenceModel(cfg)
+        self.head = nn.Linear(self.sequence.dim, num_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.sequence(self.encoder(images)))
+
+
+class PretrainBackbone(nn.Module):
+    """The part of a recognizer that SSL pretrains: the encoder, plus the BiLSTM for contextual features."""
+
+    def __init__(self, cfg: ModelConfig, features: str = "visual"):
+        super().__init__()
+        if features not in ("visual", "contextual"):
+            raise UserError(f"unknown --features '{features}': use visual or contextual")
+        self.features = features
+        self.encoder = FeatureSequenceEncoder(cfg)
+        self.sequence = SequenceModel(cfg) if features == "contextual" else None
+        self.dim = self.sequence.dim if self.sequence is not None else self.encoder.dim
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        visual = self.encoder(images)
+        return visual if self.sequence is None else self.sequence(visual)

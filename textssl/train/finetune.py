@@ -1,0 +1,134 @@
+"""Fine-tuning protocols: supervised from scratch, full, frozen (decoder evaluation) and two-stage."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from textssl.augment.views import build_view_augment
+from textssl.data.charset import Charset
+from textssl.data.dataset import ImageSpec, LmdbTextDataset, make_loader
+from textssl.errors import UserError
+from textssl.models.crnn import ModelConfig, Recognizer, model_config
+from textssl.train.recognition import RecognizerTask
+from textssl.train.run_dir import (ENCODER_WEIGHTS, METRICS, MODEL_WEIGHTS, load_weights, read_config,
+                                   save_run, write_json)
+from textssl.train.trainer import BestWeights, make_trainer
+
+PROTOCOLS = ("full", "frozen", "two-stage")
+
+
+@dataclass
+class FinetuneConfig:
+    train: list[str]
+    val: str
+    out: str
+    init: str | None = None
+    protocol: str = "full"
+    num_labels: int | None = None
+    seed: int = 0
+    epochs: float | None = None
+    max_steps: int | None = None
+    head_steps: int | None = None  # two-stage: steps of the head-only stage (default: a fifth of the budget)
+    batch_size: int = 64
+    lr: float = 1e-3
+    lr_whole: float = 3e-5  # two-stage: learning rate of the whole-network stage
+    weight_decay: float = 1e-4
+    warmup: float = 0.05
+    optimizer: str = "adamw"
+    augment: str = "captcha"
+    strength: float = 1.0
+    charset: str = "captcha"
+    model: str = "small"
+    height: int = 32
+    width: int = 128
+    channels: int = 1
+    val_every: int | None = None
+    early_stopping: int | None = None
+    clip: float = 5.0
+    precision: str = "32-true"
+    devices: str = "auto"
+    workers: int = 2
+    progress: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+def load_pretrained(init: str) -> tuple[dict, dict]:
+    """(pretrain config, backbone weights) of a pretraining run."""
+    run, config = read_config(init, ENCODER_WEIGHTS)
+    if config.get("kind") != "pretrain":
+        raise UserError(f"--init {init}: not a pretraining run (kind {config.get('kind')!r})")
+    return config, load_weights(run / ENCODER_WEIGHTS)
+
+
+def build_model(cfg: FinetuneConfig, charset: Charset) -> tuple[Recognizer, ImageSpec, tuple[str, ...]]:
+    """The recognizer, its image spec and the names of the modules that came pretrained."""
+    if cfg.init is None:
+        spec = ImageSpec(cfg.height, cfg.width, cfg.channels)
+        return Recognizer(model_config(cfg.model, cfg.channels, cfg.height), charset.num_classes), spec, ()
+    pre, weights = load_pretrained(cfg.init)
+    spec = ImageSpec(**pre["image"])
+    model = Recognizer(ModelConfig(**pre["model"]), charset.num_classes)
+    pretrained = tuple(sorted({key.split(".", 1)[0] for key in weights}))
+    missing = model.load_state_dict(weights, strict=False).unexpected_keys
+    if missing:
+        raise UserError(f"--init {cfg.init}: weights do not fit the recognizer ({missing[0]} ...)")
+    return model, spec, pretrained
+
+
+def stages(cfg: FinetuneConfig, steps: int, pretrained: tuple[str, ...]) -> list[tuple[str, int, float, tuple]]:
+    """(name, steps, learning rate, frozen modules) for each stage of the protocol."""
+    if cfg.protocol not in PROTOCOLS:
+        raise UserError(f"unknown --protocol '{cfg.protocol}': use {', '.join(PROTOCOLS)}")
+    if cfg.protocol != "full" and not pretrained:
+        raise UserError(f"--protocol {cfg.protocol} needs --init PRETRAIN_RUN")
+    if cfg.protocol == "full":
+        return [("full", steps, cfg.lr, ())]
+    if cfg.protocol == "frozen":
+        return [("frozen", steps, cfg.lr, pretrained)]
+    head = cfg.head_steps if cfg.head_steps is not None else max(1, steps // 5)
+    if not 0 < head < steps:
+        raise UserError(f"--head-steps {head} must be between 1 and the budget of {steps} steps minus 1")
+    return [("head", head, cfg.lr, pretrained), ("whole", steps - head, cfg.lr_whole, ())]
+
+
+def finetune(cfg: FinetuneConfig) -> dict:
+    """Train a recognizer into ``cfg.out``; returns the metrics written to metrics.json."""
+    torch.manual_seed(cfg.seed)
+    charset = Charset.from_spec(cfg.charset)
+    model, spec, pretrained = build_model(cfg, charset)
+    augment = build_view_augment(cfg.augment, cfg.strength)
+    train_set = LmdbTextDataset(cfg.train, spec, charset=charset, labeled=True, num_labels=cfg.num_labels,
+                                seed=cfg.seed)
+    val_set = LmdbTextDataset(cfg.val, spec, charset=charset, labeled=True)
+    train_loader = make_loader(train_set, cfg.batch_size, shuffle=True, drop_last=True, workers=cfg.workers)
+    val_loader = make_loader(val_set, 256, shuffle=False, workers=cfg.workers)
+    steps = cfg.max_steps or math.ceil((cfg.epochs or 20) * len(train_loader))
+    plan = stages(cfg, steps, pretrained)
+
+    out = Path(cfg.out)
+    config = {"kind": "recognizer", "model": model.cfg.to_dict(), "image": spec.to_dict(),
+              "charset_name": charset.name, "pretrained_modules": list(pretrained),
+              "finetune": {k: v for k, v in asdict(cfg).items() if k != "progress"}}
+    save_run(out, config, charset)
+    best = BestWeights(out / MODEL_WEIGHTS)
+    start = time.time()
+    for name, stage_steps, lr, frozen in plan:
+        task = RecognizerTask(model, charset, augment, lr=lr, weight_decay=cfg.weight_decay, total_steps=stage_steps,
+                              warmup=cfg.warmup, optimizer=cfg.optimizer, frozen=frozen)
+        val_every = min(cfg.val_every or max(1, stage_steps // 10), stage_steps)
+        trainer = make_trainer(out, name, max_steps=stage_steps, callbacks=[best], progress=cfg.progress,
+                               val_every=val_every, early_stopping=cfg.early_stopping, precision=cfg.precision,
+                               devices=cfg.devices, clip=cfg.clip)
+        trainer.fit(task, train_loader, val_loader)
+        trainer.validate(task, val_loader, verbose=False)
+        for module in frozen:
+            getattr(model, module).requires_grad_(True)
+    metrics = {"val_word_accuracy": best.best, "train_seconds": time.time() - start, "steps": steps,
+               "train_samples": len(train_set), "parameters": sum(p.numel() for p in model.parameters()),
+               "stages": [{"name": n, "steps": s, "lr": lr, "frozen": list(f)} for n, s, lr, f in plan]}
+    write_json(out / METRICS, metrics)
+    return metrics
