@@ -5,6 +5,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from textssl.config import add_options, build_config
 from textssl.errors import UserError
@@ -84,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", required=True, action="append", help="labeled LMDB; repeat for several")
     ev.add_argument("--json", help="also write the metrics to this JSON file")
     ev.add_argument("--batch-size", type=int, default=64, help="images per batch (default: 64)")
+    st = sub.add_parser("study", help="label-efficiency study: SSL methods vs supervised at several label budgets")
+    st.add_argument("--preset", required=True, help="preset name (captcha-quick, captcha-paper) or a YAML file")
+    st.add_argument("--out", required=True, help="study folder (results.json, results.md, accuracy.png)")
+    st.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars")
+    de = sub.add_parser("demo", help="the captcha-quick study into ./textssl-demo, table on stdout")
+    de.add_argument("--out", default="textssl-demo", help="study folder (default: textssl-demo)")
     pr = sub.add_parser("predict", help="read images: path<TAB>text<TAB>confidence per line")
     pr.add_argument("run", help="fine-tuned run directory")
     pr.add_argument("images", nargs="+", help="image files")
@@ -131,6 +138,11 @@ def run(args) -> None:
         metrics = evaluate_run(args.run, args.data, batch_size=args.batch_size, json_path=args.json)
         for key, value in metrics.items():
             print(f"{key}\t{value:.4f}" if isinstance(value, float) else f"{key}\t{value}")
+    elif args.cmd in ("study", "demo"):
+        from textssl.eval.study import run_study
+        preset = "captcha-quick" if args.cmd == "demo" else args.preset
+        run_study(preset, args.out, progress=getattr(args, "progress", True))
+        print((Path(args.out) / "results.md").read_text())
     elif args.cmd == "predict":
         from textssl.api import TextRecognizer
         reader = TextRecognizer.load(args.run)

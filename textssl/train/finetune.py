@@ -53,7 +53,7 @@ class FinetuneConfig:
     devices: str = "auto"
     workers: int = 2
     progress: bool = True
-    extra: dict = field(default_factory=dict)
+    extra_callbacks: list = field(default_factory=list)  # Lightning callbacks (Python API only)
 
 
 def load_pretrained(init: str) -> tuple[dict, dict]:
@@ -112,7 +112,7 @@ def finetune(cfg: FinetuneConfig) -> dict:
     out = Path(cfg.out)
     config = {"kind": "recognizer", "model": model.cfg.to_dict(), "image": spec.to_dict(),
               "charset_name": charset.name, "pretrained_modules": list(pretrained),
-              "finetune": {k: v for k, v in asdict(cfg).items() if k != "progress"}}
+              "finetune": {k: v for k, v in asdict(cfg).items() if k not in ("progress", "extra_callbacks")}}
     save_run(out, config, charset)
     best = BestWeights(out / MODEL_WEIGHTS)
     start = time.time()
@@ -120,7 +120,7 @@ def finetune(cfg: FinetuneConfig) -> dict:
         task = RecognizerTask(model, charset, augment, lr=lr, weight_decay=cfg.weight_decay, total_steps=stage_steps,
                               warmup=cfg.warmup, optimizer=cfg.optimizer, frozen=frozen)
         val_every = min(cfg.val_every or max(1, stage_steps // 10), stage_steps)
-        trainer = make_trainer(out, name, max_steps=stage_steps, callbacks=[best], progress=cfg.progress,
+        trainer = make_trainer(out, name, max_steps=stage_steps, callbacks=[best, *cfg.extra_callbacks], progress=cfg.progress,
                                val_every=val_every, early_stopping=cfg.early_stopping, precision=cfg.precision,
                                devices=cfg.devices, clip=cfg.clip)
         trainer.fit(task, train_loader, val_loader)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import lightning as L
@@ -55,6 +55,7 @@ class PretrainConfig:
     devices: str = "auto"
     workers: int = 2
     progress: bool = True
+    extra_callbacks: list = field(default_factory=list)  # Lightning callbacks (Python API only)
 
 
 def collapse_indicator(embeddings: torch.Tensor) -> torch.Tensor:
@@ -116,10 +117,11 @@ def pretrain(cfg: PretrainConfig) -> dict:
                         total_steps=steps, warmup=cfg.warmup)
     save_run(out, {"kind": "pretrain", "model": mcfg.to_dict(), "image": spec.to_dict(),
                    "method": method.__class__.__name__.lower(), "mapping": method.mapping,
-                   "pretrain": {k: v for k, v in asdict(cfg).items() if k not in ("progress", "resume")}})
+                   "pretrain": {k: v for k, v in asdict(cfg).items() if k not in ("progress", "resume", "extra_callbacks")}})
     checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", save_top_k=0, save_last=True,
                                  every_n_train_steps=cfg.checkpoint_every)
-    trainer = make_trainer(out, "pretrain", max_steps=steps, callbacks=[checkpoint], progress=cfg.progress,
+    version = f"pretrain-resumed-{torch.load(last, weights_only=False)['global_step']}" if cfg.resume else "pretrain"
+    trainer = make_trainer(out, version, max_steps=steps, callbacks=[checkpoint, *cfg.extra_callbacks], progress=cfg.progress,
                            precision=cfg.precision, devices=cfg.devices)
     trainer.strategy.checkpoint_io = AtomicCheckpointIO()
     start = time.time()

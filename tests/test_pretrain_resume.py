@@ -1,0 +1,62 @@
+"""Pretraining survives a kill: checkpoints are written atomically and --resume ends at the same step."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from textssl.cli import main
+from textssl.train.pretrain import AtomicCheckpointIO
+
+
+def test_resume_after_kill_mid_epoch(tiny_data, tmp_path):
+    out = tmp_path / "pre"
+    args = ["pretrain", "--method", "simsiam", "--data", tiny_data["unlabeled"], "--out", str(out),
+            "--max-steps", "40", "--batch-size", "32", "--checkpoint-every", "3", "--no-progress"]
+    process = subprocess.Popen([sys.executable, "-m", "textssl", *args], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    last = out / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    while not last.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert last.exists(), "no checkpoint was written before the kill"
+    killed_at = torch.load(last, weights_only=False)["global_step"]
+    assert 0 < killed_at < 40 and killed_at % 8 != 0  # 8 steps per epoch: killed mid-epoch
+
+    assert main([*args, "--resume"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 40
+    assert torch.load(last, weights_only=False)["global_step"] == 40
+    assert (out / "encoder.safetensors").is_file()
+
+
+def test_pretrain_refuses_to_overwrite_a_checkpointed_run(tiny_data, tmp_path, capsys):
+    out = tmp_path / "pre"
+    base = ["pretrain", "--data", tiny_data["unlabeled"], "--out", str(out), "--max-steps", "1",
+            "--batch-size", "32", "--no-progress"]
+    assert main(base) == 0
+    capsys.readouterr()
+    assert main(base) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "last.ckpt"
+    io = AtomicCheckpointIO()
+    io.save_checkpoint({"step": 1}, path)
+
+    def broken_save(obj, f, *a, **k):
+        with open(f, "wb") as handle:
+            handle.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        io.save_checkpoint({"step": 2}, path)
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=False) == {"step": 1}

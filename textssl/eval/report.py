@@ -1,0 +1,98 @@
+"""Study report: results.md (table beside the reference numbers), accuracy.png, and the Tesseract row."""
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from textssl.data.charset import Charset  # noqa: E402
+from textssl.data.lmdb_io import LmdbReader  # noqa: E402
+from textssl.eval.metrics import text_metrics  # noqa: E402
+
+log = logging.getLogger("textssl")
+
+
+def tesseract_row(test_lmdb: str, charset: str) -> dict | None:
+    """Tesseract's word accuracy on the test set (--psm 7, whitelist = the charset), if it is installed."""
+    if shutil.which("tesseract") is None:
+        log.info("tesseract is not on PATH: skipped the Tesseract row")
+        return None
+    chars = Charset.from_spec(charset).chars
+    reader = LmdbReader(test_lmdb)
+    targets = [reader.label(i) or "" for i in range(len(reader))]
+    with tempfile.TemporaryDirectory() as tmp:
+        listing = Path(tmp) / "images.txt"
+        names = []
+        for i in range(len(reader)):
+            names.append(Path(tmp) / f"{i:06d}.png")
+            names[-1].write_bytes(reader.image_bytes(i))
+        listing.write_text("\n".join(map(str, names)) + "\n")
+        start = time.time()
+        result = subprocess.run(["tesseract", str(listing), "stdout", "--psm", "7", "-c",
+                                 f"tessedit_char_whitelist={chars}"], capture_output=True, text=True)
+    pages = result.stdout.split("\f")[: len(targets)]
+    predictions = ["".join(page.split()) for page in pages] + [""] * (len(targets) - len(pages))
+    return {"method": "tesseract", "labels": 0, **text_metrics(predictions, targets),
+            "finetune_seconds": 0.0, "pretrain_seconds": 0.0, "images_per_second": len(targets) / (time.time() - start)}
+
+
+def word_error_ratios(rows: list[dict]) -> dict[int, float]:
+    """Per label budget: best SSL method's word error / the supervised word error."""
+    ratios = {}
+    for labels in sorted({r["labels"] for r in rows if r["method"] == "supervised"}):
+        same = [r for r in rows if r["labels"] == labels]
+        sup = next(r for r in same if r["method"] == "supervised")
+        ssl = [r for r in same if r["method"] not in ("supervised", "tesseract")]
+        if ssl and sup["word_accuracy"] < 1:
+            ratios[labels] = (1 - max(r["word_accuracy"] for r in ssl)) / (1 - sup["word_accuracy"])
+    return ratios
+
+
+def markdown_table(preset: dict, rows: list[dict]) -> str:
+    lines = [f"# Study `{preset['name']}`", "",
+             "| method | labels | word accuracy | 1 - NED | CER | fine-tune s | pretrain s |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['method']} | {r['labels']} | {r['word_accuracy']:.4f} | {r['one_minus_ned']:.4f} | "
+                     f"{r['cer']:.4f} | {r['finetune_seconds']:.0f} | {r['pretrain_seconds']:.0f} |")
+    ratios = word_error_ratios(rows)
+    if ratios:
+        lines += ["", "Word error of the best SSL method / supervised word error: "
+                  + ", ".join(f"{n} labels: {v:.2f}x" for n, v in ratios.items())]
+    reference = preset.get("reference", [])
+    if reference:
+        lines += ["", "Reference numbers (not measured here):", "",
+                  "| method | labels | word accuracy | source |", "|---|---:|---:|---|"]
+        lines += [f"| {r['method']} | {r['labels']} | {r['word_accuracy']} | {r['source']} |" for r in reference]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(out: Path, preset: dict, rows: list[dict]) -> str:
+    table = markdown_table(preset, rows)
+    (out / "results.md").write_text(table)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method in dict.fromkeys(r["method"] for r in rows if r["method"] != "tesseract"):
+        points = sorted((r["labels"], r["word_accuracy"]) for r in rows if r["method"] == method)
+        ax.plot(*zip(*points), marker="o", label=method)
+    for r in rows:
+        if r["method"] == "tesseract":
+            ax.axhline(r["word_accuracy"], linestyle=":", color="grey", label="tesseract")
+    ax.set_xscale("log")
+    ax.set_xlabel("labeled images")
+    ax.set_ylabel("word accuracy (test)")
+    ax.set_ylim(0, 1)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    ax.set_title(preset["name"])
+    fig.tight_layout()
+    fig.savefig(out / "accuracy.png", dpi=120)
+    plt.close(fig)
+    return table
