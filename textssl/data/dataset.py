@@ -132,6 +132,7 @@ class InMemoryDataset(Dataset):
 
 def preload(dataset: LmdbTextDataset, workers: int = 2) -> InMemoryDataset:
     """Decode every sample once (in parallel); undecodable ones are skipped with a warning."""
+    workers = workers if len(dataset) > 4096 else 0  # starting worker processes costs more than small sets
     loader = DataLoader(dataset, batch_size=256, num_workers=workers, collate_fn=collate)
     images, labels = [], []
     for batch in loader:
