@@ -47,7 +47,7 @@ def test_labels_and_images(seed0):
     assert {len(label) for label in labels} == {4, 5}
     assert all(set(label) <= set(PRESETS["captcha"]) for label in labels)
     image = Image.open(io.BytesIO(seed0[0][0]))
-    assert image.format == "PNG" and image.mode == "L" and image.size == (128, 48)
+    assert image.format == "PNG" and image.mode == "L" and image.size == (128, 32)
 
 
 def test_unlabeled_custom_charset_and_size(tmp_path):

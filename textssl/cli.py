@@ -49,8 +49,8 @@ def _data_parser(sub) -> None:
     cap.add_argument("--charset", default="captcha", help="charset preset, file or chars:... (default: captcha)")
     cap.add_argument("--min-len", type=int, default=4, help="shortest text (default: 4)")
     cap.add_argument("--max-len", type=int, default=5, help="longest text (default: 5)")
-    cap.add_argument("--width", type=int, default=None, help="image width")
-    cap.add_argument("--height", type=int, default=None, help="image height")
+    cap.add_argument("--width", type=int, default=128, help="image width (default: 128)")
+    cap.add_argument("--height", type=int, default=32, help="image height (default: 32)")
     cap.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     imp = data.add_parser("import", help="import images + gt.txt (path<TAB>label) into an LMDB")
     imp.add_argument("out", help="LMDB directory to create")
@@ -101,9 +101,9 @@ def _data(args) -> None:
     from textssl.data.charset import Charset
     if args.data_cmd == "captcha":
         from textssl.data.captcha_gen import generate_captchas
-        size = {k: v for k, v in (("width", args.width), ("height", args.height)) if v is not None}
         stats = generate_captchas(args.out, args.count, labeled=args.labeled, seed=args.seed, charset=args.charset,
-                                  min_len=args.min_len, max_len=args.max_len, workers=args.workers, **size)
+                                  min_len=args.min_len, max_len=args.max_len, width=args.width, height=args.height,
+                                  workers=args.workers)
         print(f"wrote {stats['count']} images to {args.out} ({stats['images_per_second']:.0f} images/s)")
     elif args.data_cmd == "import":
         from textssl.data.importer import import_labeled_folder

@@ -54,7 +54,7 @@ def generate_captchas(
     min_len: int = 4,
     max_len: int = 5,
     width: int = 128,
-    height: int = 48,
+    height: int = 32,
     font_sizes: tuple[int, ...] | None = None,
     workers: int | None = None,
     progress: bool = True,

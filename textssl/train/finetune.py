@@ -30,7 +30,7 @@ class FinetuneConfig:
     protocol: str = "full"
     num_labels: int | None = None
     seed: int = 0
-    epochs: float | None = None
+    epochs: float = 20
     max_steps: int | None = None
     head_steps: int | None = None  # two-stage: steps of the head-only stage (default: a fifth of the budget)
     batch_size: int = 64
@@ -106,7 +106,7 @@ def finetune(cfg: FinetuneConfig) -> dict:
     val_set = LmdbTextDataset(cfg.val, spec, charset=charset, labeled=True)
     train_loader = make_loader(train_set, cfg.batch_size, shuffle=True, drop_last=True, workers=cfg.workers)
     val_loader = make_loader(val_set, 256, shuffle=False, workers=cfg.workers)
-    steps = cfg.max_steps or math.ceil((cfg.epochs or 20) * len(train_loader))
+    steps = cfg.max_steps or math.ceil(cfg.epochs * len(train_loader))
     plan = stages(cfg, steps, pretrained)
 
     out = Path(cfg.out)

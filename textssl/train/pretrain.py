@@ -35,7 +35,7 @@ class PretrainConfig:
     proj_dim: int = 128
     hidden_dim: int = 256
     temperature: float = 0.1
-    epochs: float | None = None
+    epochs: float = 10
     max_steps: int | None = None
     batch_size: int = 128
     optimizer: str = "adamw"
@@ -112,7 +112,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
     augment = build_view_augment(cfg.augment, cfg.strength)
     dataset = LmdbTextDataset(cfg.data, spec)
     loader = make_loader(dataset, cfg.batch_size, shuffle=True, drop_last=True, workers=cfg.workers)
-    steps = cfg.max_steps or math.ceil((cfg.epochs or 10) * len(loader))
+    steps = cfg.max_steps or math.ceil(cfg.epochs * len(loader))
     task = PretrainTask(method, augment, optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay,
                         total_steps=steps, warmup=cfg.warmup)
     save_run(out, {"kind": "pretrain", "model": mcfg.to_dict(), "image": spec.to_dict(),
