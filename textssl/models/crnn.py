@@ -22,6 +22,7 @@ class ModelConfig:
     layers: int = 2
     in_channels: int = 1
     height: int = 32
+    dropout: float = 0.2  # between the BiLSTM layers and before the CTC head
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -39,7 +40,7 @@ def model_config(size: str = "small", in_channels: int = 1, height: int = 32) ->
     if height % 8:
         raise UserError(f"image height {height} must be a multiple of 8")
     base = SIZES[size]
-    return ModelConfig(list(base.channels), base.dim, base.hidden, base.layers, in_channels, height)
+    return ModelConfig(list(base.channels), base.dim, base.hidden, base.layers, in_channels, height, base.dropout)
 
 
 def _conv(cin: int, cout: int) -> list[nn.Module]:
@@ -73,11 +74,13 @@ class SequenceModel(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.lstm = nn.LSTM(cfg.dim, cfg.hidden, num_layers=cfg.layers, batch_first=True, bidirectional=True)
+        self.lstm = nn.LSTM(cfg.dim, cfg.hidden, num_layers=cfg.layers, batch_first=True, bidirectional=True,
+                            dropout=cfg.dropout if cfg.layers > 1 else 0.0)
+        self.dropout = nn.Dropout(cfg.dropout)
         self.dim = 2 * cfg.hidden
 
     def forward(self, visual: torch.Tensor) -> torch.Tensor:
-        return self.lstm(visual)[0]
+        return self.dropout(self.lstm(visual)[0])
 
 
 class Recognizer(nn.Module):
