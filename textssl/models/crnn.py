@@ -1,8 +1,13 @@
 """CRNN: a CNN feature-sequence encoder, a BiLSTM sequence model and a CTC head.
 
 The encoder maps images [B, C, H, W] to visual features V [B, T, D] (one frame per 4 pixels of
-width); the BiLSTM turns V into contextual features H [B, T, 2 * hidden]; the CTC head maps H to
-per-frame class logits [B, T, K] with the blank at index 0.
+width); the sequence model turns V into contextual features H = BiLSTM(V) + W V [B, T, 2 * hidden];
+the CTC head maps H to per-frame class logits [B, T, K] with the blank at index 0.
+
+The linear shortcut W V around the BiLSTM gives the CTC head a direct path to the CNN. Without
+it, CTC training of this model sat on its all-blank plateau for more than 1,200 steps on
+captchas (batch 64, 10k labels, AdamW at 1e-3 or 3e-3, dropout 0 or 0.2); with it, the plateau
+ends after ~250 steps and validation word accuracy is 0.76 at step 800.
 """
 from __future__ import annotations
 
@@ -27,7 +32,15 @@ class ModelConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, values: dict, run) -> ModelConfig:
+        try:
+            return cls(**values)
+        except TypeError:
+            raise UserError(f"{run}: config.json's 'model' entry is not a CRNN configuration") from None
 
+
+FEATURES = ("visual", "contextual")
 SIZES = {
     "small": ModelConfig(),
     "large": ModelConfig(channels=[32, 64, 128, 256], dim=256, hidden=256),
@@ -70,17 +83,18 @@ class FeatureSequenceEncoder(nn.Module):
 
 
 class SequenceModel(nn.Module):
-    """Visual features [B, T, D] -> contextual features [B, T, 2 * hidden]."""
+    """Visual features V [B, T, D] -> contextual features BiLSTM(V) + W V [B, T, 2 * hidden]."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.lstm = nn.LSTM(cfg.dim, cfg.hidden, num_layers=cfg.layers, batch_first=True, bidirectional=True,
                             dropout=cfg.dropout if cfg.layers > 1 else 0.0)
+        self.shortcut = nn.Linear(cfg.dim, 2 * cfg.hidden)
         self.dropout = nn.Dropout(cfg.dropout)
         self.dim = 2 * cfg.hidden
 
     def forward(self, visual: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.lstm(visual)[0])
+        return self.dropout(self.lstm(visual)[0] + self.shortcut(visual))
 
 
 class Recognizer(nn.Module):
@@ -102,8 +116,8 @@ class PretrainBackbone(nn.Module):
 
     def __init__(self, cfg: ModelConfig, features: str = "visual"):
         super().__init__()
-        if features not in ("visual", "contextual"):
-            raise UserError(f"unknown --features '{features}': use visual or contextual")
+        if features not in FEATURES:
+            raise UserError(f"unknown --features '{features}': use {' or '.join(FEATURES)}")
         self.features = features
         self.encoder = FeatureSequenceEncoder(cfg)
         self.sequence = SequenceModel(cfg) if features == "contextual" else None
