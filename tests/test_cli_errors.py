@@ -68,12 +68,16 @@ def tiny_run(tiny_data, tmp_path_factory):
     return run
 
 
-def test_corrupt_and_missing_images_in_predict(capsys, tmp_path, tiny_run):
+def test_corrupt_and_missing_images_in_predict(capsys, tmp_path, tiny_run, tiny_data):
+    from textssl.data.lmdb_io import LmdbReader
+    good = tmp_path / "good.png"
+    good.write_bytes(LmdbReader(tiny_data["val"]).image_bytes(0))
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    status = main(["predict", str(tiny_run), str(corrupt), str(tmp_path / "missing.png")])
+    status = main(["predict", str(tiny_run), str(corrupt), str(good), str(tmp_path / "missing.png")])
     captured = capsys.readouterr()
-    assert status != 0 and captured.out == ""
+    assert status == 1  # the readable image is read, the others are named
+    assert captured.out.count("\n") == 1 and captured.out.startswith(f"{good}\t")
     lines = captured.err.strip().splitlines()
     assert len(lines) == 2 and "corrupt.png" in lines[0] and "missing.png" in lines[1]
 
@@ -103,3 +107,38 @@ def test_bad_config_key(capsys, tmp_path, tiny_data):
                           "--out", str(tmp_path / "pre"))
     assert status == 2
     assert_one_error_line(err, "learning_rat", str(config))
+
+
+def test_bad_option_value_is_one_line_from_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["pretrain", "--data", "x", "--out", "y", "--method", "byol"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2
+    assert_one_error_line(err, "--method", "byol", "simclr")
+
+
+def test_finetune_refuses_to_overwrite_a_run(capsys, tiny_data, tiny_run):
+    status, err = run_cli(capsys, "finetune", "--train", tiny_data["train"], "--val", tiny_data["val"], "--out",
+                          str(tiny_run), "--max-steps", "1", "--no-progress")
+    assert status == 2
+    assert_one_error_line(err, str(tiny_run), "holds a run")
+
+
+def test_unwritable_output_path(capsys, tiny_data, tiny_run, tmp_path):
+    target = tmp_path / "no" / "such" / "dir" / "m.json"
+    status, err = run_cli(capsys, "evaluate", str(tiny_run), "--data", tiny_data["val"], "--json", str(target))
+    assert status == 2
+    assert_one_error_line(err, "m.json")
+
+
+def test_pretraining_run_is_not_a_recognizer(capsys, tiny_data, tmp_path):
+    pre = tmp_path / "pre"
+    assert main(["pretrain", "--data", tiny_data["unlabeled"], "--out", str(pre), "--max-steps", "1",
+                 "--batch-size", "32", "--no-progress"]) == 0
+    capsys.readouterr()
+    status, err = run_cli(capsys, "evaluate", str(pre), "--data", tiny_data["val"])
+    assert status == 2
+    assert_one_error_line(err, str(pre), "model.safetensors")
+    (pre / "model.safetensors").write_bytes((pre / "encoder.safetensors").read_bytes())
+    status, err = run_cli(capsys, "predict", str(pre), "x.png")
+    assert_one_error_line(err, str(pre), "not a recognizer run")

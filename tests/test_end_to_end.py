@@ -8,6 +8,7 @@ from safetensors.torch import load_file
 
 from textssl.cli import main
 from textssl.data.lmdb_io import LmdbReader
+from textssl.models.crnn import Recognizer, model_config
 
 
 def test_pretrain_finetune_evaluate_predict(tiny_data, tmp_path, capsys):
@@ -19,6 +20,11 @@ def test_pretrain_finetune_evaluate_predict(tiny_data, tmp_path, capsys):
                  "--init", str(pre), "--protocol", "two-stage", "--max-steps", "6", "--head-steps", "2",
                  "--batch-size", "32", "--no-progress"]) == 0
     assert {"config.json", "charset.txt", "model.safetensors", "metrics.json"} <= {p.name for p in run.iterdir()}
+    stages = json.loads((run / "metrics.json").read_text())["stages"]
+    assert [(s["name"], s["steps"], s["frozen"]) for s in stages] == [("head", 2, ["encoder"]), ("whole", 4, [])]
+    assert stages[1]["lr"] == 3e-5  # the whole network at the lower --lr-whole
+    encoder, model = load_file(str(pre / "encoder.safetensors")), load_file(str(run / "model.safetensors"))
+    assert not torch.equal(encoder["encoder.proj.weight"], model["encoder.proj.weight"])  # unfrozen in stage 2
     capsys.readouterr()
 
     assert main(["evaluate", str(run), "--data", tiny_data["val"], "--json", str(tmp_path / "m.json")]) == 0
@@ -45,6 +51,21 @@ def test_frozen_protocol_keeps_every_encoder_weight(tiny_data, tmp_path):
     model = load_file(str(run / "model.safetensors"))
     assert encoder and all(torch.equal(encoder[k], model[k]) for k in encoder)  # BatchNorm statistics included
     assert json.loads((run / "metrics.json").read_text())["stages"][0]["frozen"] == ["encoder"]
+    torch.manual_seed(0)  # the initial weights that fine-tuning started from
+    initial = Recognizer(model_config("small"), 37).state_dict()
+    assert not torch.equal(initial["head.weight"], model["head.weight"])  # while the decoder trained
+
+
+def test_contextual_features_and_bilstm_head_pretrain_the_sequence_model(tiny_data, tmp_path):
+    pre, run = tmp_path / "pre", tmp_path / "run"
+    assert main(["pretrain", "--method", "seqclr", "--data", tiny_data["unlabeled"], "--out", str(pre),
+                 "--max-steps", "2", "--batch-size", "32", "--features", "contextual", "--head", "bilstm",
+                 "--no-progress"]) == 0
+    assert {k.split(".")[0] for k in load_file(str(pre / "encoder.safetensors"))} == {"encoder", "sequence"}
+    assert main(["finetune", "--train", tiny_data["train"], "--val", tiny_data["val"], "--out", str(run),
+                 "--init", str(pre), "--protocol", "frozen", "--max-steps", "2", "--batch-size", "32",
+                 "--no-progress"]) == 0
+    assert json.loads((run / "metrics.json").read_text())["stages"][0]["frozen"] == ["encoder", "sequence"]
 
 
 def test_console_entry_point_runs():

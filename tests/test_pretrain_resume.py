@@ -1,4 +1,5 @@
 """Pretraining survives a kill: checkpoints are written atomically and --resume ends at the same step."""
+import csv
 import json
 import os
 import signal
@@ -31,6 +32,9 @@ def test_resume_after_kill_mid_epoch(tiny_data, tmp_path):
 
     assert main([*args, "--resume"]) == 0
     assert json.loads((out / "metrics.json").read_text())["steps"] == 40
+    with open(out / "logs" / f"pretrain-resumed-{killed_at}" / "metrics.csv") as log:
+        logged_steps = [int(row["step"]) for row in csv.DictReader(log)]
+    assert logged_steps and min(logged_steps) >= killed_at  # continued, not restarted
     assert torch.load(last, weights_only=False)["global_step"] == 40
     assert (out / "encoder.safetensors").is_file()
 

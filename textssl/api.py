@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from textssl.data.dataset import ImageSpec, to_tensor
+from textssl.data.dataset import ImageSpec, decode_image, to_tensor
 from textssl.errors import UserError
 from textssl.models.crnn import ModelConfig, Recognizer
 from textssl.train.recognition import decode_texts
@@ -25,36 +25,35 @@ class TextRecognizer:
 
     @classmethod
     def load(cls, run: str | Path, device: str | None = None) -> "TextRecognizer":
-        run, config = read_config(run, MODEL_WEIGHTS)
+        run, config = read_config(run, MODEL_WEIGHTS, "recognizer")
         charset = read_charset(run, config)
-        model = Recognizer(ModelConfig(**config["model"]), charset.num_classes)
+        model = Recognizer(ModelConfig.from_dict(config["model"], run), charset.num_classes)
         try:
             model.load_state_dict(load_weights(run / MODEL_WEIGHTS))
         except RuntimeError as exc:
-            raise UserError(f"{run / MODEL_WEIGHTS}: weights do not match config.json ({str(exc).splitlines()[0]})") from None
+            reason = str(exc).splitlines()[0]
+            raise UserError(f"{run / MODEL_WEIGHTS}: weights do not match config.json ({reason})") from None
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         return cls(model, charset, ImageSpec(**config["image"]), device)
 
     def image_tensor(self, image: Image.Image | str | Path) -> torch.Tensor:
+        """A PIL image or an image file -> uint8 [C, H, W], resized and padded to the run's image size."""
         if isinstance(image, Image.Image):
             return to_tensor(image, self.spec)
         path = Path(image)
         if not path.is_file():
             raise UserError(f"{path}: no such image file")
-        try:
-            with Image.open(path) as opened:
-                return to_tensor(opened, self.spec)
-        except Exception as exc:  # PIL raises many types for broken files
-            raise UserError(f"{path}: cannot decode image ({exc.__class__.__name__})") from None
+        return decode_image(path.read_bytes(), self.spec, str(path))
 
     @torch.inference_mode()
-    def predict_tensor(self, images: torch.Tensor) -> list[tuple[str, float]]:
+    def predict_batch(self, images: torch.Tensor) -> list[tuple[str, float]]:
         """uint8 images [B, C, H, W] (already resized and padded) -> (text, confidence) per image."""
         return decode_texts(self.model, images.to(self.device, non_blocking=True), self.charset)
 
     def predict(self, images, batch_size: int = 64) -> list[tuple[str, float]]:
         """PIL images or paths -> (text, confidence) per image."""
+        tensors = [self.image_tensor(x) for x in images]
         out: list[tuple[str, float]] = []
-        for i in range(0, len(images), batch_size):
-            out += self.predict_tensor(torch.stack([self.image_tensor(x) for x in images[i:i + batch_size]]))
+        for i in range(0, len(tensors), batch_size):
+            out += self.predict_batch(torch.stack(tensors[i:i + batch_size]))
         return out

@@ -16,17 +16,19 @@ COMMON_HELP = {
     "weight_decay": "weight decay", "warmup": "fraction of the steps with linear warm-up (then cosine decay)",
     "augment": "view pipeline: captcha, seqclr or none", "strength": "augmentation strength, 0 to 2",
     "model": "model size: small or large", "height": "image height", "width": "image width (padded)",
-    "channels": "1 (grey) or 3 (RGB)", "seed": "random seed", "precision": "Lightning precision, e.g. 32-true, bf16-mixed",
-    "devices": "Lightning devices (auto, 1, 2, ...)", "workers": "data-loading worker processes",
+    "channels": "1 (grey) or 3 (RGB)", "seed": "random seed",
+    "precision": "Lightning precision, e.g. 32-true, bf16-mixed",
+    "devices": "Lightning devices (1, 2, auto, ...)", "workers": "data-loading worker processes",
     "progress": "show a progress bar",
 }
 PRETRAIN_HELP = {
     **COMMON_HELP, "data": "unlabeled (or labeled) LMDB; repeat for several", "out": "run directory to write",
-    "method": "SSL method (see --help)", "mapping": "instance mapping: all, frame or window (default: the method's)",
+    "method": "SSL method", "mapping": "instance mapping: all, frame or window (default: the method's)",
     "windows": "instances per image for --mapping window", "head": "projection head: mlp or bilstm (seqclr)",
     "features": "visual (CNN output) or contextual (after the BiLSTM)", "proj_dim": "projection size",
     "hidden_dim": "projection hidden size", "temperature": "InfoNCE temperature",
-    "checkpoint_every": "write checkpoints/last.ckpt every N steps", "resume": "continue from checkpoints/last.ckpt",
+    "checkpoint_every": "write checkpoints/last.ckpt every N steps",
+    "resume": "continue from checkpoints/last.ckpt with the options saved in OUT/config.json",
 }
 FINETUNE_HELP = {
     **COMMON_HELP, "train": "labeled training LMDB; repeat for several", "val": "labeled validation LMDB",
@@ -40,7 +42,8 @@ FINETUNE_HELP = {
 
 
 def _data_parser(sub) -> None:
-    data = sub.add_parser("data", help="make, import and inspect LMDB datasets").add_subparsers(dest="data_cmd", required=True)
+    data = sub.add_parser("data", help="make, import and inspect LMDB datasets")
+    data = data.add_subparsers(dest="data_cmd", required=True)
     cap = data.add_parser("captcha", help="generate captcha images into an LMDB")
     cap.add_argument("out", help="LMDB directory to create")
     cap.add_argument("--count", type=int, required=True, help="number of images")
@@ -65,12 +68,19 @@ def _data_parser(sub) -> None:
     pre.add_argument("--count", type=int, default=8, help="samples (default: 8)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad options end in one line and exit status 2, like every other bad input."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from textssl.methods import METHODS
     from textssl.train.finetune import FinetuneConfig
     from textssl.train.pretrain import PretrainConfig
 
-    parser = argparse.ArgumentParser(prog="textssl", description="Self-supervised pretraining for text recognition.")
+    parser = _Parser(prog="textssl", description="Self-supervised pretraining for text recognition.")
     sub = parser.add_subparsers(dest="cmd", required=True)
     _data_parser(sub)
     pre = sub.add_parser("pretrain", help="SSL-pretrain an encoder on unlabeled images",
@@ -121,7 +131,26 @@ def _data(args) -> None:
         print(f"wrote {args.out}")
 
 
-def run(args) -> None:
+def _predict(args, batch_size: int = 64) -> int:
+    """One line per image; an unreadable image gets an error line and a non-zero exit, the others are read."""
+    import torch
+
+    from textssl.api import TextRecognizer
+    reader = TextRecognizer.load(args.run)
+    readable = []
+    for path in args.images:
+        try:
+            readable.append((path, reader.image_tensor(path)))
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+    for i in range(0, len(readable), batch_size):
+        chunk = readable[i:i + batch_size]
+        for (path, _), (text, confidence) in zip(chunk, reader.predict_batch(torch.stack([t for _, t in chunk]))):
+            print(f"{path}\t{text}\t{confidence:.4f}")
+    return 0 if len(readable) == len(args.images) else 1
+
+
+def run(args) -> int:
     if args.cmd == "data":
         _data(args)
     elif args.cmd in ("pretrain", "finetune"):
@@ -144,30 +173,24 @@ def run(args) -> None:
         run_study(preset, args.out, progress=getattr(args, "progress", True))
         print((Path(args.out) / "results.md").read_text())
     elif args.cmd == "predict":
-        from textssl.api import TextRecognizer
-        reader = TextRecognizer.load(args.run)
-        for path in args.images:
-            try:
-                text, confidence = reader.predict([path])[0]
-                print(f"{path}\t{text}\t{confidence:.4f}")
-            except UserError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                run.failed = True
+        return _predict(args)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
-    run.failed = False
     try:
-        run(args)
+        return run(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path the user gave that cannot be written or read
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return 1 if run.failed else 0
 
 
 if __name__ == "__main__":

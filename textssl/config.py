@@ -1,6 +1,8 @@
 """Command-line options generated from config dataclasses, merged with YAML presets.
 
 Precedence: dataclass defaults < ``--config`` YAML file < options given on the command line.
+Every value is checked against its field's type, ``choices`` and ``min`` (field metadata), and a
+bad one is reported naming the option or the file and key it came from.
 """
 from __future__ import annotations
 
@@ -15,20 +17,38 @@ import yaml
 from textssl.errors import UserError
 
 
+def choice(default, choices) -> dataclasses.Field:
+    """A dataclass field whose value must be one of ``choices``."""
+    return dataclasses.field(default=default, metadata={"choices": tuple(choices)})
+
+
+def at_least(default, low) -> dataclasses.Field:
+    """A numeric dataclass field whose value must be >= ``low`` (or None where the type allows it)."""
+    return dataclasses.field(default=default, metadata={"min": low})
+
+
+def api_only() -> dataclasses.Field:
+    """A list field for Python callers only: no option, no YAML key (e.g. extra Lightning callbacks)."""
+    return dataclasses.field(default_factory=list, metadata={"api_only": True})
+
+
 def _base_type(hint):
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return _base_type(args[0])
+        return _base_type(next(a for a in typing.get_args(hint) if a is not type(None)))
     if typing.get_origin(hint) is list:
         return list
     return hint
 
 
-def add_options(parser: argparse.ArgumentParser, cls, helps: dict[str, str], skip: tuple[str, ...] = ()) -> None:
-    """One ``--name`` option per dataclass field (defaults left out so that YAML presets can fill them)."""
+def _optional(hint) -> bool:
+    return type(None) in typing.get_args(hint)
+
+
+def add_options(parser: argparse.ArgumentParser, cls, helps: dict[str, str]) -> None:
+    """One ``--name`` option per dataclass field that has a help text (no defaults: YAML presets fill them)."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        if f.name in skip or f.name not in helps:
+        if f.name not in helps:
             continue
         flag = "--" + f.name.replace("_", "-")
         kind = _base_type(hints[f.name])
@@ -39,13 +59,15 @@ def add_options(parser: argparse.ArgumentParser, cls, helps: dict[str, str], ski
         elif kind is list:
             parser.add_argument(flag, action="append", default=argparse.SUPPRESS, metavar="LMDB", help=text)
         else:
-            parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text)
+            parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text,
+                                choices=f.metadata.get("choices"))
 
 
-def read_yaml(path: str | Path) -> dict:
+def read_yaml(path: str | Path, what: str = "--config") -> dict:
+    """A YAML file holding one mapping; option names may use '-' or '_'."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"--config {path}: no such file")
+        raise UserError(f"{what} {path}: no such file")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -55,28 +77,61 @@ def read_yaml(path: str | Path) -> dict:
     return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
-def build_config(cls, cli: dict, yaml_path: str | None = None, source: str = "command line"):
-    """The dataclass from YAML values overridden by command-line values; names the bad key or option."""
-    values = read_yaml(yaml_path) if yaml_path else {}
-    names = {f.name for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
+def build_config(cls, cli: dict, yaml_path: str | None = None):
+    """The dataclass from a ``--config`` YAML file's values overridden by command-line values."""
+    return config_from_dict(cls, read_yaml(yaml_path) if yaml_path else {}, str(yaml_path), overrides=cli)
+
+
+def config_from_dict(cls, values: dict, source: str, overrides: dict | None = None):
+    """The dataclass from ``values`` (read from ``source``, e.g. a file) and command-line ``overrides``."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in values:
-        if key not in names:
-            raise UserError(f"{yaml_path}: unknown key '{key}'")
-    values.update(cli)
-    for key, value in list(values.items()):
-        kind = _base_type(hints[key])
-        if value is None:
-            continue
-        if kind is list and isinstance(value, str):
-            values[key] = [value]
-        elif kind in (int, float) and not isinstance(value, bool):
-            try:
-                values[key] = kind(value)
-            except (TypeError, ValueError):
-                raise UserError(f"{yaml_path or source}: '{key}' must be a number, got {value!r}") from None
-    missing = [f.name for f in dataclasses.fields(cls)
-               if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in values]
+        if key not in fields or fields[key].metadata.get("api_only"):
+            raise UserError(f"{source}: unknown key '{key}'")
+    overrides = overrides or {}
+    hints = typing.get_type_hints(cls)
+    merged = {}
+    for key, value in {**values, **overrides}.items():
+        where = "--" + key.replace("_", "-") if key in overrides else f"{source}: '{key}'"
+        merged[key] = _checked(fields[key], hints[key], value, where)
+    missing = [name for name, f in fields.items() if name not in merged
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing:
         raise UserError(f"missing required option --{missing[0].replace('_', '-')}")
-    return cls(**values)
+    return cls(**merged)
+
+
+def _checked(f: dataclasses.Field, hint, value, where: str):
+    """``value`` converted to the field's type, or a UserError naming ``where``."""
+    if f.metadata.get("api_only"):
+        return value
+    if value is None:
+        if _optional(hint):
+            return None
+        raise UserError(f"{where} needs a value")
+    kind = _base_type(hint)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise UserError(f"{where} must be true or false, got {value!r}")
+    elif kind in (int, float):
+        try:
+            if isinstance(value, bool) or (kind is int and float(value) != int(float(value))):
+                raise ValueError
+            value = kind(float(value)) if kind is int else kind(value)
+        except (TypeError, ValueError):
+            wanted = "a whole number" if kind is int else "a number"
+            raise UserError(f"{where} must be {wanted}, got {value!r}") from None
+    elif kind is str:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise UserError(f"{where} must be a string, got {value!r}")
+        value = str(value)
+    elif kind is list:
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise UserError(f"{where} must be a path or a list of paths, got {value!r}")
+    choices, low = f.metadata.get("choices"), f.metadata.get("min")
+    if choices and value not in choices:
+        raise UserError(f"{where}: {value!r} is not one of {', '.join(map(str, choices))}")
+    if low is not None and value < low:
+        raise UserError(f"{where} must be at least {low}, got {value!r}")
+    return value

@@ -13,9 +13,9 @@ def greedy_decode(logits: torch.Tensor) -> list[tuple[list[int], float]]:
     merged and blanks removed; the confidence is the probability of that path, the product over
     frames of the highest class probability.
     """
-    probs = logits.float().softmax(-1)
-    best_prob, best = probs.max(-1)  # [B, T]
-    confidence = best_prob.log().sum(-1).exp()
+    best_log_prob, best = logits.float().log_softmax(-1).max(-1)  # [B, T]
+    confidence = best_log_prob.sum(-1).exp()
     keep = best != BLANK
     keep[:, 1:] &= best[:, 1:] != best[:, :-1]
-    return [(row[mask].tolist(), float(conf)) for row, mask, conf in zip(best, keep, confidence)]
+    best, keep, confidence = best.cpu(), keep.cpu(), confidence.tolist()  # one device sync for the batch
+    return [(row[mask].tolist(), conf) for row, mask, conf in zip(best, keep, confidence)]

@@ -6,6 +6,8 @@ from torch import nn
 
 from textssl.errors import UserError
 
+HEADS = ("mlp", "bilstm")
+
 
 class MLPHead(nn.Module):
     """Linear-BN-ReLU blocks then a linear layer, applied to the last axis of any [..., D] tensor."""
@@ -30,6 +32,8 @@ class MLPHead(nn.Module):
 class BiLSTMHead(nn.Module):
     """SeqCLR's sequence projection head: a BiLSTM over [B, T, D] -> [B, T, out]."""
 
+    over_sequence = True  # applied to the frames before the instance mapping
+
     def __init__(self, din: int, out: int):
         super().__init__()
         if out % 2:
@@ -40,9 +44,10 @@ class BiLSTMHead(nn.Module):
         return self.lstm(seq)[0]
 
 
-def projection_head(kind: str, din: int, hidden: int, out: int) -> nn.Module:
+def projection_head(kind: str, din: int, hidden: int, out: int, last_bn: bool = False) -> nn.Module:
+    """``mlp``: Linear-BN-ReLU-Linear (BatchNorm on the output too with ``last_bn``); ``bilstm``: BiLSTMHead."""
     if kind == "mlp":
-        return MLPHead([din, hidden, out])
+        return MLPHead([din, hidden, out], last_bn=last_bn)
     if kind == "bilstm":
         return BiLSTMHead(din, out)
     raise UserError(f"unknown --head '{kind}': use mlp or bilstm")

@@ -3,64 +3,54 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from textssl.augment.views import build_view_augment
+from textssl.config import at_least, choice
 from textssl.data.charset import Charset
 from textssl.data.dataset import ImageSpec, LmdbTextDataset, make_loader
 from textssl.errors import UserError
 from textssl.models.crnn import ModelConfig, Recognizer, model_config
+from textssl.train.options import TrainOptions
 from textssl.train.recognition import RecognizerTask
-from textssl.train.run_dir import (ENCODER_WEIGHTS, METRICS, MODEL_WEIGHTS, load_weights, read_config,
-                                   save_run, write_json)
+from textssl.train.run_dir import (
+    CONFIG,
+    ENCODER_WEIGHTS,
+    METRICS,
+    MODEL_WEIGHTS,
+    load_weights,
+    read_config,
+    save_run,
+    write_json,
+)
 from textssl.train.trainer import BestWeights, make_trainer
 
 PROTOCOLS = ("full", "frozen", "two-stage")
 
 
-@dataclass
-class FinetuneConfig:
+@dataclass(kw_only=True)
+class FinetuneConfig(TrainOptions):
     train: list[str]
     val: str
     out: str
     init: str | None = None
-    protocol: str = "full"
-    num_labels: int | None = None
-    seed: int = 0
-    epochs: float = 20
-    max_steps: int | None = None
-    head_steps: int | None = None  # two-stage: steps of the head-only stage (default: a fifth of the budget)
-    batch_size: int = 64
-    lr: float = 1e-3
-    lr_whole: float = 3e-5  # two-stage: learning rate of the whole-network stage
-    weight_decay: float = 1e-4
-    warmup: float = 0.05
-    optimizer: str = "adamw"
-    augment: str = "captcha"
-    strength: float = 1.0
+    protocol: str = choice("full", PROTOCOLS)
+    num_labels: int | None = at_least(None, 1)
+    epochs: float = at_least(20, 0.01)
+    head_steps: int | None = at_least(None, 1)  # two-stage: steps of the head-only stage (default: a fifth)
+    lr_whole: float = at_least(3e-5, 0.0)  # two-stage: learning rate of the whole-network stage
     charset: str = "captcha"
-    model: str = "small"
-    height: int = 32
-    width: int = 128
-    channels: int = 1
-    val_every: int | None = None
-    early_stopping: int | None = None
-    clip: float = 5.0
-    precision: str = "32-true"
-    devices: str = "auto"
-    workers: int = 2
-    progress: bool = True
-    extra_callbacks: list = field(default_factory=list)  # Lightning callbacks (Python API only)
+    val_every: int | None = at_least(None, 1)
+    early_stopping: int | None = at_least(None, 1)
+    clip: float = at_least(5.0, 0.0)
 
 
 def load_pretrained(init: str) -> tuple[dict, dict]:
     """(pretrain config, backbone weights) of a pretraining run."""
-    run, config = read_config(init, ENCODER_WEIGHTS)
-    if config.get("kind") != "pretrain":
-        raise UserError(f"--init {init}: not a pretraining run (kind {config.get('kind')!r})")
+    run, config = read_config(init, ENCODER_WEIGHTS, "pretrain")
     return config, load_weights(run / ENCODER_WEIGHTS)
 
 
@@ -71,20 +61,19 @@ def build_model(cfg: FinetuneConfig, charset: Charset) -> tuple[Recognizer, Imag
         return Recognizer(model_config(cfg.model, cfg.channels, cfg.height), charset.num_classes), spec, ()
     pre, weights = load_pretrained(cfg.init)
     spec = ImageSpec(**pre["image"])
-    model = Recognizer(ModelConfig(**pre["model"]), charset.num_classes)
+    model = Recognizer(ModelConfig.from_dict(pre["model"], cfg.init), charset.num_classes)
     pretrained = tuple(sorted({key.split(".", 1)[0] for key in weights}))
-    missing = model.load_state_dict(weights, strict=False).unexpected_keys
-    if missing:
-        raise UserError(f"--init {cfg.init}: weights do not fit the recognizer ({missing[0]} ...)")
+    try:
+        unexpected = model.load_state_dict(weights, strict=False).unexpected_keys
+    except RuntimeError as exc:  # a tensor of the wrong shape
+        unexpected = [str(exc).splitlines()[-1].strip()]
+    if unexpected:
+        raise UserError(f"--init {cfg.init}: weights do not fit the recognizer ({unexpected[0]} ...)")
     return model, spec, pretrained
 
 
 def stages(cfg: FinetuneConfig, steps: int, pretrained: tuple[str, ...]) -> list[tuple[str, int, float, tuple]]:
     """(name, steps, learning rate, frozen modules) for each stage of the protocol."""
-    if cfg.protocol not in PROTOCOLS:
-        raise UserError(f"unknown --protocol '{cfg.protocol}': use {', '.join(PROTOCOLS)}")
-    if cfg.protocol != "full" and not pretrained:
-        raise UserError(f"--protocol {cfg.protocol} needs --init PRETRAIN_RUN")
     if cfg.protocol == "full":
         return [("full", steps, cfg.lr, ())]
     if cfg.protocol == "frozen":
@@ -97,6 +86,11 @@ def stages(cfg: FinetuneConfig, steps: int, pretrained: tuple[str, ...]) -> list
 
 def finetune(cfg: FinetuneConfig) -> dict:
     """Train a recognizer into ``cfg.out``; returns the metrics written to metrics.json."""
+    out = Path(cfg.out)
+    if (out / CONFIG).exists():
+        raise UserError(f"{out}: holds a run already; choose another --out or remove it")
+    if cfg.protocol != "full" and cfg.init is None:
+        raise UserError(f"--protocol {cfg.protocol} needs --init PRETRAIN_RUN")
     torch.manual_seed(cfg.seed)
     charset = Charset.from_spec(cfg.charset)
     model, spec, pretrained = build_model(cfg, charset)
@@ -109,10 +103,9 @@ def finetune(cfg: FinetuneConfig) -> dict:
     steps = cfg.max_steps or math.ceil(cfg.epochs * len(train_loader))
     plan = stages(cfg, steps, pretrained)
 
-    out = Path(cfg.out)
     config = {"kind": "recognizer", "model": model.cfg.to_dict(), "image": spec.to_dict(),
               "charset_name": charset.name, "pretrained_modules": list(pretrained),
-              "finetune": {k: v for k, v in asdict(cfg).items() if k not in ("progress", "extra_callbacks")}}
+              "finetune": cfg.saved()}
     save_run(out, config, charset)
     best = BestWeights(out / MODEL_WEIGHTS)
     start = time.time()
@@ -120,9 +113,9 @@ def finetune(cfg: FinetuneConfig) -> dict:
         task = RecognizerTask(model, charset, augment, lr=lr, weight_decay=cfg.weight_decay, total_steps=stage_steps,
                               warmup=cfg.warmup, optimizer=cfg.optimizer, frozen=frozen)
         val_every = min(cfg.val_every or max(1, stage_steps // 10), stage_steps)
-        trainer = make_trainer(out, name, max_steps=stage_steps, callbacks=[best, *cfg.extra_callbacks], progress=cfg.progress,
-                               val_every=val_every, early_stopping=cfg.early_stopping, precision=cfg.precision,
-                               devices=cfg.devices, clip=cfg.clip)
+        trainer = make_trainer(out, name, max_steps=stage_steps, callbacks=[best, *cfg.extra_callbacks],
+                               progress=cfg.progress, val_every=val_every, early_stopping=cfg.early_stopping,
+                               precision=cfg.precision, devices=cfg.devices, clip=cfg.clip)
         trainer.fit(task, train_loader, val_loader)
         trainer.validate(task, val_loader, verbose=False)
         for module in frozen:

@@ -1,10 +1,10 @@
 """SSL pretraining of a recognizer's encoder: views on the device, one method's loss, resumable."""
 from __future__ import annotations
 
+import dataclasses
 import math
-import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -13,49 +13,47 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from textssl.augment.views import build_view_augment, make_views
+from textssl.augment.views import PIPELINES, build_view_augment, make_views
+from textssl.config import at_least, choice, config_from_dict
 from textssl.data.dataset import ImageSpec, LmdbTextDataset, make_loader
 from textssl.errors import UserError
-from textssl.methods import build_method
-from textssl.models.crnn import PretrainBackbone, model_config
-from textssl.train.run_dir import ENCODER_WEIGHTS, METRICS, save_run, save_weights, write_json
+from textssl.methods import MAPPINGS, METHODS, build_method
+from textssl.models.crnn import FEATURES, PretrainBackbone, model_config
+from textssl.models.heads import HEADS
+from textssl.train.options import TrainOptions
+from textssl.train.run_dir import (
+    CONFIG,
+    ENCODER_WEIGHTS,
+    METRICS,
+    read_config,
+    replaced_atomically,
+    save_run,
+    save_weights,
+    write_json,
+)
 from textssl.train.schedule import make_optimizer, warmup_cosine
 from textssl.train.trainer import make_trainer
 
+LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
-@dataclass
-class PretrainConfig:
+
+@dataclass(kw_only=True)
+class PretrainConfig(TrainOptions):
     data: list[str]
     out: str
-    method: str = "seqclr"
-    mapping: str | None = None
-    windows: int = 5
-    head: str = "mlp"
-    features: str = "visual"
-    proj_dim: int = 128
-    hidden_dim: int = 256
-    temperature: float = 0.1
-    epochs: float = 10
-    max_steps: int | None = None
-    batch_size: int = 128
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup: float = 0.05
-    augment: str = "seqclr"
-    strength: float = 1.0
-    model: str = "small"
-    height: int = 32
-    width: int = 128
-    channels: int = 1
-    checkpoint_every: int = 100
+    method: str = choice("seqclr", METHODS)
+    mapping: str | None = choice(None, MAPPINGS)
+    windows: int = at_least(5, 1)
+    head: str = choice("mlp", HEADS)
+    features: str = choice("visual", FEATURES)
+    proj_dim: int = at_least(128, 1)
+    hidden_dim: int = at_least(256, 1)
+    temperature: float = at_least(0.1, 1e-3)
+    epochs: float = at_least(10, 0.01)
+    batch_size: int = at_least(128, 2)
+    augment: str = choice("seqclr", PIPELINES)
+    checkpoint_every: int = at_least(100, 1)
     resume: bool = False
-    seed: int = 0
-    precision: str = "32-true"
-    devices: str = "auto"
-    workers: int = 2
-    progress: bool = True
-    extra_callbacks: list = field(default_factory=list)  # Lightning callbacks (Python API only)
 
 
 def collapse_indicator(embeddings: torch.Tensor) -> torch.Tensor:
@@ -91,19 +89,36 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint, path, storage_options=None):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, path)
+        with replaced_atomically(path) as tmp:
+            torch.save(checkpoint, tmp)
+
+
+def resumed_config(cfg: PretrainConfig) -> tuple[PretrainConfig, int]:
+    """The run's saved options (run-time ones such as --progress and --workers from ``cfg``) and the
+    step its last checkpoint reached."""
+    run, config = read_config(cfg.out, CONFIG, "pretrain")
+    last = run / LAST_CHECKPOINT
+    if not last.is_file():
+        raise UserError(f"--resume: no checkpoint at {last}")
+    try:
+        step = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
+    except Exception as exc:  # torch.load raises many types for a damaged file
+        raise UserError(f"{last}: unreadable checkpoint ({exc.__class__.__name__})") from None
+    run_time = {k: getattr(cfg, k) for k in ("progress", "workers", "devices", "precision", "extra_callbacks")}
+    saved = config_from_dict(PretrainConfig, config.get("pretrain", {}), str(run / CONFIG))
+    return dataclasses.replace(saved, resume=True, **run_time), step
 
 
 def pretrain(cfg: PretrainConfig) -> dict:
-    torch.manual_seed(cfg.seed)
+    """SSL-pretrain into ``cfg.out``; with ``cfg.resume``, continue that run from its last checkpoint."""
     out = Path(cfg.out)
-    last = out / "checkpoints" / "last.ckpt"
-    if cfg.resume and not last.is_file():
-        raise UserError(f"--resume: no checkpoint at {last}")
-    if not cfg.resume and last.is_file():
+    last = out / LAST_CHECKPOINT
+    resumed_at = None
+    if cfg.resume:
+        cfg, resumed_at = resumed_config(cfg)
+    elif last.is_file():
         raise UserError(f"{out}: holds a pretraining checkpoint; pass --resume to continue it or choose another --out")
+    torch.manual_seed(cfg.seed)
     spec = ImageSpec(cfg.height, cfg.width, cfg.channels)
     mcfg = model_config(cfg.model, cfg.channels, cfg.height)
     backbone = PretrainBackbone(mcfg, cfg.features)
@@ -116,13 +131,12 @@ def pretrain(cfg: PretrainConfig) -> dict:
     task = PretrainTask(method, augment, optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay,
                         total_steps=steps, warmup=cfg.warmup)
     save_run(out, {"kind": "pretrain", "model": mcfg.to_dict(), "image": spec.to_dict(),
-                   "method": method.__class__.__name__.lower(), "mapping": method.mapping,
-                   "pretrain": {k: v for k, v in asdict(cfg).items() if k not in ("progress", "resume", "extra_callbacks")}})
+                   "method": cfg.method, "mapping": method.mapping, "pretrain": cfg.saved()})
     checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", save_top_k=0, save_last=True,
                                  every_n_train_steps=cfg.checkpoint_every)
-    version = f"pretrain-resumed-{torch.load(last, weights_only=False)['global_step']}" if cfg.resume else "pretrain"
-    trainer = make_trainer(out, version, max_steps=steps, callbacks=[checkpoint, *cfg.extra_callbacks], progress=cfg.progress,
-                           precision=cfg.precision, devices=cfg.devices)
+    version = "pretrain" if resumed_at is None else f"pretrain-resumed-{resumed_at}"
+    trainer = make_trainer(out, version, max_steps=steps, callbacks=[checkpoint, *cfg.extra_callbacks],
+                           progress=cfg.progress, precision=cfg.precision, devices=cfg.devices)
     trainer.strategy.checkpoint_io = AtomicCheckpointIO()
     start = time.time()
     trainer.fit(task, loader, ckpt_path=str(last) if cfg.resume else None)

@@ -67,7 +67,7 @@ class RecognizerTask(L.LightningModule):
         self._seen += len(labels)
 
     def on_validation_epoch_end(self):
-        self.log("val_word_accuracy", self._correct / max(self._seen, 1), prog_bar=True)
+        self.log("val_word_accuracy", self._correct / max(self._seen, 1), prog_bar=True, sync_dist=True)
 
     def configure_optimizers(self):
         optimizer = make_optimizer(self.model.parameters(), self.optimizer_name, self.lr, self.weight_decay)

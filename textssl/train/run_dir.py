@@ -1,8 +1,13 @@
-"""A run directory: config.json, charset.txt, weights as safetensors, metrics.json. Never pickles."""
+"""A run directory: config.json, charset.txt, weights as safetensors, metrics.json. Never pickles.
+
+Every file is written to a temporary sibling and renamed over its final name, so a crash never
+leaves a half-written file behind.
+"""
 from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -19,43 +24,58 @@ ENCODER_WEIGHTS = "encoder.safetensors"
 METRICS = "metrics.json"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+@contextmanager
+def replaced_atomically(path: Path):
+    """Yields a temporary path to write; it replaces ``path`` only if the block succeeds."""
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_json(path: Path, obj) -> None:
-    atomic_write_bytes(Path(path), (json.dumps(obj, indent=2) + "\n").encode())
+    with replaced_atomically(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")
 
 
 def save_weights(path: Path, state: dict[str, torch.Tensor]) -> None:
-    """Write then rename, so a crash never leaves a half-written weights file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp))
-    os.replace(tmp, path)
+    with replaced_atomically(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp))
 
 
 def save_run(run: Path, config: dict, charset: Charset | None = None) -> None:
     run.mkdir(parents=True, exist_ok=True)
     write_json(run / CONFIG, config)
     if charset is not None:
-        atomic_write_bytes(run / CHARSET, charset.chars.encode("utf-8"))
+        with replaced_atomically(run / CHARSET) as tmp:
+            tmp.write_text(charset.chars, encoding="utf-8")
 
 
-def read_config(run: str | Path, weights: str) -> tuple[Path, dict]:
+def read_config(run: str | Path, needs: str, kind: str) -> tuple[Path, dict]:
+    """(run path, config) of a run directory of ``kind`` ('recognizer' or 'pretrain') that holds ``needs``."""
     run = Path(run)
     if not run.is_dir():
         raise UserError(f"{run}: no such run directory")
     if not (run / CONFIG).is_file():
         raise UserError(f"{run}: not a textssl run directory ({CONFIG} missing)")
-    if not (run / weights).is_file():
-        raise UserError(f"{run}: no {weights} in the run directory (unfinished or wrong kind of run?)")
+    if not (run / needs).is_file():
+        raise UserError(f"{run}: no {needs} in the run directory (unfinished or wrong kind of run?)")
     try:
-        return run, json.loads((run / CONFIG).read_text())
-    except json.JSONDecodeError as exc:
+        config = json.loads((run / CONFIG).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{run / CONFIG}: not valid JSON ({exc})") from None
+    if not isinstance(config, dict) or config.get("kind") != kind:
+        found = config.get("kind") if isinstance(config, dict) else None
+        raise UserError(f"{run}: not a {kind} run (config.json says kind {found!r})")
+    for key in ("model", "image"):
+        if not isinstance(config.get(key), dict):
+            raise UserError(f"{run / CONFIG}: '{key}' entry missing or not a mapping")
+    return run, config
 
 
 def read_charset(run: Path, config: dict) -> Charset:

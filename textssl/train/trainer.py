@@ -1,7 +1,6 @@
 """Lightning Trainer set-up shared by pretraining and fine-tuning, and the best-weights callback."""
 from __future__ import annotations
 
-import copy
 import logging
 import warnings
 from pathlib import Path
@@ -10,7 +9,9 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
+from textssl.errors import UserError
 from textssl.train.run_dir import save_weights
 
 
@@ -19,7 +20,9 @@ def quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     for pattern in (".*does not have many workers.*", ".*LightningModule.*has parameters that were not used.*",
                     ".*The number of training batches.*", ".*Checkpoint directory.*exists and is not empty.*",
-                    ".*_pytree.*", r".*module\(s\) in eval mode.*", ".*`isinstance.*LeafSpec.*"):
+                    ".*_pytree.*", r".*module\(s\) in eval mode.*", ".*`isinstance.*LeafSpec.*",
+                    # a resumed SSL run reshuffles the rest of its epoch, which is as good as the unseen order
+                    ".*resuming from a checkpoint that ended before the epoch ended.*"):
         warnings.filterwarnings("ignore", pattern)
 
 
@@ -28,31 +31,33 @@ class BestWeights(Callback):
 
     def __init__(self, path: Path, monitor: str = "val_word_accuracy", best: float = -1.0):
         self.path, self.monitor, self.best = Path(path), monitor, best
-        self.state: dict[str, torch.Tensor] | None = None
 
     def on_validation_end(self, trainer, module):
         value = trainer.callback_metrics.get(self.monitor)
-        if value is None or trainer.sanity_checking or float(value) <= self.best:
+        if value is None or trainer.sanity_checking or float(value) < self.best:  # ties: the later weights
             return
         self.best = float(value)
-        self.state = copy.deepcopy({k: v.detach().cpu() for k, v in module.model.state_dict().items()})
-        save_weights(self.path, self.state)
+        if trainer.is_global_zero:
+            save_weights(self.path, module.model.state_dict())
 
 
 def make_trainer(out: Path, stage: str, *, max_steps: int, callbacks: list[Callback], progress: bool = True,
                  val_every: int | None = None, early_stopping: int | None = None, precision: str = "32-true",
-                 devices: int | str = "auto", accelerator: str = "auto", clip: float | None = None) -> L.Trainer:
+                 devices: int | str = 1, clip: float | None = None) -> L.Trainer:
     quiet_lightning()
     callbacks = list(callbacks)
     if progress:
         callbacks.append(TQDMProgressBar(refresh_rate=10))
     if early_stopping:
         callbacks.append(EarlyStopping("val_word_accuracy", mode="max", patience=early_stopping))
-    return L.Trainer(
-        default_root_dir=str(out), max_steps=max_steps, max_epochs=-1, callbacks=callbacks,
-        logger=CSVLogger(str(out), name="logs", version=stage), enable_progress_bar=progress,
-        enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=10,
-        val_check_interval=val_every, check_val_every_n_epoch=None if val_every else 1,
-        limit_val_batches=1.0 if val_every else 0, precision=precision, devices=devices,
-        accelerator=accelerator, gradient_clip_val=clip, benchmark=torch.cuda.is_available(),
-    )
+    try:
+        return L.Trainer(
+            default_root_dir=str(out), max_steps=max_steps, max_epochs=-1, callbacks=callbacks,
+            logger=CSVLogger(str(out), name="logs", version=stage), enable_progress_bar=progress,
+            enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=10,
+            val_check_interval=val_every, check_val_every_n_epoch=None if val_every else 1,
+            limit_val_batches=1.0 if val_every else 0, precision=precision, devices=devices,
+            gradient_clip_val=clip, benchmark=torch.cuda.is_available(),
+        )
+    except (MisconfigurationException, ValueError) as exc:
+        raise UserError(f"--devices {devices} / --precision {precision}: {exc}") from None

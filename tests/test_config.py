@@ -1,0 +1,53 @@
+"""Options from YAML and the command line: precedence, types, choices and ranges, named in errors."""
+import pytest
+
+from textssl.config import build_config, config_from_dict
+from textssl.errors import UserError
+from textssl.train.finetune import FinetuneConfig
+from textssl.train.pretrain import PretrainConfig
+
+REQUIRED = {"data": ["u.lmdb"], "out": "run"}
+
+
+def test_command_line_wins_over_yaml_which_wins_over_defaults(tmp_path):
+    preset = tmp_path / "p.yaml"
+    preset.write_text("batch-size: 16\nlr: 3.0e-4\nmethod: simsiam\n")
+    cfg = build_config(PretrainConfig, {**REQUIRED, "lr": 0.01}, str(preset))
+    assert (cfg.batch_size, cfg.lr, cfg.method, cfg.windows) == (16, 0.01, "simsiam", 5)
+
+
+def test_yaml_numbers_written_as_strings_are_converted():
+    cfg = config_from_dict(PretrainConfig, {**REQUIRED, "lr": "3e-4", "max_steps": "20", "devices": 2}, "p.yaml")
+    assert cfg.lr == 3e-4 and cfg.max_steps == 20 and cfg.devices == "2"
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("lr", "fast", "p.yaml: 'lr' must be a number, got 'fast'"),
+    ("batch_size", 2.5, "p.yaml: 'batch_size' must be a whole number, got 2.5"),
+    ("batch_size", None, "p.yaml: 'batch_size' needs a value"),
+    ("batch_size", 0, "p.yaml: 'batch_size' must be at least 2, got 0"),
+    ("progress", "no", "p.yaml: 'progress' must be true or false, got 'no'"),
+    ("data", 5, "p.yaml: 'data' must be a path or a list of paths, got 5"),
+    ("method", "byol", "p.yaml: 'method': 'byol' is not one of simclr, simsiam, seqclr"),
+    ("mapping", "pixels", "'mapping': 'pixels' is not one of all, frame, window"),
+    ("channels", 2, "'channels': 2 is not one of 1, 3"),
+    ("extra_callbacks", [], "p.yaml: unknown key 'extra_callbacks'"),
+    ("learning_rate", 0.1, "p.yaml: unknown key 'learning_rate'"),
+])
+def test_bad_values_name_the_file_and_key(key, value, message):
+    with pytest.raises(UserError) as error:
+        config_from_dict(PretrainConfig, {**REQUIRED, key: value}, "p.yaml")
+    assert message in str(error.value)
+
+
+def test_bad_command_line_value_names_the_option():
+    with pytest.raises(UserError, match="^--num-labels must be at least 1, got 0$"):
+        build_config(FinetuneConfig, {"train": ["t"], "val": "v", "out": "o", "num_labels": 0})
+    with pytest.raises(UserError, match="missing required option --val"):
+        build_config(FinetuneConfig, {"train": ["t"], "out": "o"})
+
+
+def test_optional_fields_take_none():
+    cfg = config_from_dict(FinetuneConfig, {"train": "t", "val": "v", "out": "o", "init": None, "max_steps": None},
+                           "p.yaml")
+    assert cfg.init is None and cfg.max_steps is None and cfg.train == ["t"]
