@@ -1,5 +1,6 @@
 """The whole study path on a tiny preset, including resume of an interrupted study."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -41,11 +42,35 @@ def test_study_runs_and_resumes(tmp_path, monkeypatch, capsys):
     assert (out / "accuracy.png").stat().st_size > 0
     assert "0.9081" in (out / "results.md").read_text()
 
+    calls.clear()
+    study.run_study(PRESET, out, progress=False)
+    assert calls == []  # an unchanged preset reuses every cell
 
-def test_unknown_preset_and_bad_key(tmp_path):
+
+@pytest.mark.parametrize("text, message", [
+    ("finetune: {lr_hole: 1}", "finetune: unknown key 'lr_hole'"),
+    ("finetune: {lr: fast}", "'lr' must be a number, got 'fast'"),
+    ("pretrain: {batch_size: }", "'batch_size' needs a value"),
+    ("methods: [simclrr]", "unknown method 'simclrr'"),
+    ("method_options: {simclr: {head: gru}}", "method_options.simclr: 'head': 'gru' is not one of mlp, bilstm"),
+    ("supervised: {lrs: [3e-4]}", "lrs: a list of learning rates"),
+])
+def test_bad_presets_fail_before_any_work(tmp_path, text, message):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"data: {{unlabeled: 8, labeled: 8, val: 4, test: 4}}\nlabels: [8]\nmethods: [simclr]\n{text}\n")
+    with pytest.raises(UserError, match=re.escape(message)):
+        study.load_preset(str(bad))
+
+
+def test_unknown_preset_and_too_many_labels(tmp_path):
     with pytest.raises(UserError, match="captcha-quick"):
         study.load_preset("no-such-preset")
     bad = tmp_path / "bad.yaml"
-    bad.write_text("labels: [1]\nfinetune: {lr_hole: 1}\n")
-    with pytest.raises(UserError, match="finetune.lr_hole"):
+    bad.write_text("data: {labeled: 8, val: 4, test: 4}\nlabels: [16]\n")
+    with pytest.raises(UserError, match="between 1 and data.labeled"):
         study.load_preset(str(bad))
+
+
+def test_shipped_presets_load():
+    for name in ("captcha-quick", "captcha-paper"):
+        assert study.load_preset(name)["labels"]

@@ -12,18 +12,23 @@ from textssl.train.run_dir import write_json
 
 def evaluate_run(run: str | Path, data: str | list[str], *, batch_size: int = 64, json_path: str | None = None,
                  workers: int = 2) -> dict:
-    """Metrics of the run on ``data``; images_per_second counts model time on decoded images."""
+    """Metrics of the run on ``data``; images_per_second counts model time on decoded images.
+
+    Rows that cannot be scored (empty or out-of-charset label, undecodable image) are left out with a
+    warning and counted in ``skipped_samples``.
+    """
     reader = TextRecognizer.load(run)
     dataset = LmdbTextDataset(data, reader.spec, charset=reader.charset, labeled=True)
     loader = make_loader(dataset, batch_size, shuffle=False, workers=workers)
     predictions, targets, seconds = [], [], 0.0
     for images, labels in loader:
         start = time.perf_counter()
-        predictions += [text for text, _ in reader.predict_tensor(images)]
+        predictions += [text for text, _ in reader.predict_batch(images)]
         seconds += time.perf_counter() - start
         targets += labels
     metrics = text_metrics(predictions, targets)
     metrics["images_per_second"] = len(targets) / max(seconds, 1e-9)
+    metrics["skipped_samples"] = sum(len(r) for r in dataset.readers) - len(targets)
     if json_path:
         write_json(Path(json_path), metrics)
     return metrics

@@ -28,8 +28,7 @@ def cer(predictions, targets) -> float:
 def one_minus_ned(predictions, targets) -> float:
     """1 - mean over samples of ED(p, t) / max(len(p), len(t)) (0 distance when both are empty)."""
     pairs = _pairs(predictions, targets)
-    ned = [Levenshtein.distance(p, t) / max(len(p), len(t), 1) for p, t in pairs]
-    return 1.0 - sum(ned) / max(len(ned), 1)
+    return 1.0 - sum(Levenshtein.normalized_distance(p, t) for p, t in pairs) / max(len(pairs), 1)
 
 
 def text_metrics(predictions: Sequence[str], targets: Sequence[str]) -> dict:

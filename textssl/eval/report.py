@@ -1,7 +1,6 @@
 """Study report: results.md (table beside the reference numbers), accuracy.png, and the Tesseract row."""
 from __future__ import annotations
 
-import logging
 import shutil
 import subprocess
 import tempfile
@@ -17,14 +16,11 @@ from textssl.data.charset import Charset  # noqa: E402
 from textssl.data.lmdb_io import LmdbReader  # noqa: E402
 from textssl.eval.metrics import text_metrics  # noqa: E402
 
-log = logging.getLogger("textssl")
 
-
-def tesseract_row(test_lmdb: str, charset: str) -> dict | None:
-    """Tesseract's word accuracy on the test set (--psm 7, whitelist = the charset), if it is installed."""
+def tesseract_row(test_lmdb: str, charset: str) -> tuple[dict | None, str]:
+    """(Tesseract's row on the test set (--psm 7, whitelist = the charset), or None; a note on how it went)."""
     if shutil.which("tesseract") is None:
-        log.info("tesseract is not on PATH: skipped the Tesseract row")
-        return None
+        return None, "Tesseract: not on PATH, no row."
     chars = Charset.from_spec(charset).chars
     reader = LmdbReader(test_lmdb)
     targets = [reader.label(i) or "" for i in range(len(reader))]
@@ -38,10 +34,14 @@ def tesseract_row(test_lmdb: str, charset: str) -> dict | None:
         start = time.time()
         result = subprocess.run(["tesseract", str(listing), "stdout", "--psm", "7", "-c",
                                  f"tessedit_char_whitelist={chars}"], capture_output=True, text=True)
+    if result.returncode != 0:
+        reason = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        return None, f"Tesseract: failed with exit status {result.returncode} ({reason}), no row."
     pages = result.stdout.split("\f")[: len(targets)]
     predictions = ["".join(page.split()) for page in pages] + [""] * (len(targets) - len(pages))
-    return {"method": "tesseract", "labels": 0, **text_metrics(predictions, targets),
-            "finetune_seconds": 0.0, "pretrain_seconds": 0.0, "images_per_second": len(targets) / (time.time() - start)}
+    row = {"method": "tesseract", "labels": 0, **text_metrics(predictions, targets), "finetune_seconds": 0.0,
+           "pretrain_seconds": 0.0, "images_per_second": len(targets) / (time.time() - start)}
+    return row, "Tesseract: --psm 7, whitelist = the charset, on the same test set."
 
 
 def word_error_ratios(rows: list[dict]) -> dict[int, float]:
@@ -56,7 +56,7 @@ def word_error_ratios(rows: list[dict]) -> dict[int, float]:
     return ratios
 
 
-def markdown_table(preset: dict, rows: list[dict]) -> str:
+def markdown_table(preset: dict, rows: list[dict], notes: list[str] = ()) -> str:
     lines = [f"# Study `{preset['name']}`", "",
              "| method | labels | word accuracy | 1 - NED | CER | fine-tune s | pretrain s |",
              "|---|---:|---:|---:|---:|---:|---:|"]
@@ -67,6 +67,7 @@ def markdown_table(preset: dict, rows: list[dict]) -> str:
     if ratios:
         lines += ["", "Word error of the best SSL method / supervised word error: "
                   + ", ".join(f"{n} labels: {v:.2f}x" for n, v in ratios.items())]
+    lines += ["", *notes] if notes else []
     reference = preset.get("reference", [])
     if reference:
         lines += ["", "Reference numbers (not measured here):", "",
@@ -75,8 +76,8 @@ def markdown_table(preset: dict, rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(out: Path, preset: dict, rows: list[dict]) -> str:
-    table = markdown_table(preset, rows)
+def write_report(out: Path, preset: dict, rows: list[dict], notes: list[str] = ()) -> str:
+    table = markdown_table(preset, rows, notes)
     (out / "results.md").write_text(table)
     fig, ax = plt.subplots(figsize=(6, 4))
     for method in dict.fromkeys(r["method"] for r in rows if r["method"] != "tesseract"):

@@ -2,141 +2,196 @@
 at every label budget on the same labeled subset, evaluate all on one test set.
 
 Every finished piece (dataset, pretraining run, fine-tuning cell) is kept under the study folder
-and reused, so an interrupted study resumes where it stopped.
+with the settings it was made with, and reused while they match: an interrupted study resumes
+where it stopped, and a changed preset recomputes what it changed.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import shutil
 import time
 from pathlib import Path
 
-import yaml
-
+from textssl.config import config_from_dict, read_yaml
 from textssl.data.captcha_gen import generate_captchas
-from textssl.data.lmdb_io import LmdbReader
 from textssl.errors import UserError
 from textssl.eval.evaluate import evaluate_run
 from textssl.eval.report import tesseract_row, write_report
+from textssl.methods import METHODS
 from textssl.train.finetune import FinetuneConfig, finetune
 from textssl.train.pretrain import PretrainConfig, pretrain
-from textssl.train.run_dir import ENCODER_WEIGHTS, METRICS, write_json
+from textssl.train.run_dir import CONFIG, METRICS, write_json
 
 log = logging.getLogger("textssl")
-PRESET_DIR = Path(__file__).resolve().parents[2] / "configs"
+PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
 STUDY_KEYS = {"name", "data", "methods", "labels", "pretrain", "method_options", "finetune", "supervised",
               "reference"}
-DATA_KEYS = {"charset", "min_len", "max_len", "width", "height", "unlabeled", "labeled", "val", "test", "seed"}
+STYLE_KEYS = ("charset", "min_len", "max_len", "width", "height")
+SPLITS = (("unlabeled", False), ("labeled", True), ("val", True), ("test", True))
+SPEC = "spec.json"
 
 
 def load_preset(name: str) -> dict:
-    """A preset by name (configs/NAME.yaml) or a path to a user's YAML file."""
+    """A preset by name (textssl/presets/NAME.yaml) or a user's YAML file, checked before any work."""
     path = Path(name)
     if not path.is_file():
         path = PRESET_DIR / f"{name}.yaml"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
         raise UserError(f"unknown --preset '{name}': use one of {known} or a YAML file")
-    try:
-        preset = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    preset = read_yaml(path, "--preset")
+    preset.setdefault("name", path.stem)
+    preset.setdefault("methods", [])
+    where = str(path)
     for key in preset:
         if key not in STUDY_KEYS:
-            raise UserError(f"{path}: unknown key '{key}'")
-    for key in preset.get("data", {}):
-        if key not in DATA_KEYS:
-            raise UserError(f"{path}: unknown key 'data.{key}'")
-    for section, cls in (("pretrain", PretrainConfig), ("finetune", FinetuneConfig)):
-        names = {f.name for f in dataclasses.fields(cls)}
-        for key in preset.get(section, {}):
-            if key not in names:
-                raise UserError(f"{path}: unknown key '{section}.{key}'")
-    preset.setdefault("name", path.stem)
+            raise UserError(f"{where}: unknown key '{key}'")
+    data = preset.get("data")
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: 'data' must be a mapping with the split sizes")
+    for key, value in data.items():
+        if key not in (*STYLE_KEYS, *(s for s, _ in SPLITS), "seed"):
+            raise UserError(f"{where}: unknown key 'data.{key}'")
+    for split, _ in SPLITS:
+        needed = split != "unlabeled" or preset["methods"]
+        if needed and not (isinstance(data.get(split), int) and data[split] > 0):
+            raise UserError(f"{where}: 'data.{split}' must be a positive number of images")
+    for method in preset["methods"]:
+        if method not in METHODS:
+            raise UserError(f"{where}: unknown method '{method}' in 'methods': use {', '.join(METHODS)}")
+    labels = preset.get("labels")
+    if not (isinstance(labels, list) and labels and all(isinstance(n, int) and 0 < n <= data["labeled"]
+                                                        for n in labels)):
+        raise UserError(f"{where}: 'labels' must list label budgets between 1 and data.labeled ({data['labeled']})")
+    lrs = preset.get("supervised", {}).get("lrs", [])
+    if set(preset.get("supervised", {})) - {"lrs"} or not all(isinstance(x, (int, float)) for x in lrs):
+        raise UserError(f"{where}: 'supervised' takes one key, lrs: a list of learning rates")
+    for method in preset["methods"]:  # builds every config once, so that a bad key or value fails now
+        _pretrain_config(preset, method, "-", "-", where)
+    for labels_ in labels:
+        _finetune_config(preset, {}, "-", labels_, None, where)
     return preset
 
 
-def _lmdb_ready(path: Path, count: int) -> bool:
+def _pretrain_config(preset: dict, method: str, data: str, out: str, where: str) -> PretrainConfig:
+    options = {**preset.get("pretrain", {}), **preset.get("method_options", {}).get(method, {})}
+    fixed = {"data": [data], "out": out, "method": method, **_image(preset)}
+    return config_from_dict(PretrainConfig, {**options, **fixed}, f"{where}: pretrain / method_options.{method}")
+
+
+def _finetune_config(preset: dict, overrides: dict, out: str, labels: int, init: str | None,
+                     where: str, data: dict | None = None) -> FinetuneConfig:
+    data = data or {"labeled": "-", "val": "-"}
+    fixed = {"train": [data["labeled"]], "val": data["val"], "out": out, "num_labels": labels, "init": init,
+             "charset": preset["data"].get("charset", "captcha"), **_image(preset), **overrides}
+    return config_from_dict(FinetuneConfig, {**preset.get("finetune", {}), **fixed}, f"{where}: finetune")
+
+
+def _image(preset: dict) -> dict:
+    return {"height": preset["data"].get("height", 32), "width": preset["data"].get("width", 128)}
+
+
+def _same_spec(folder: Path, spec: dict) -> bool:
     try:
-        return path.is_dir() and len(LmdbReader(str(path))) == count
-    except UserError:
+        return json.loads((folder / SPEC).read_text()) == json.loads(json.dumps(spec))
+    except (OSError, ValueError):
         return False
 
 
-def make_data(data: dict, root: Path) -> dict[str, str]:
+def make_data(data: dict, root: Path, with_unlabeled: bool, progress: bool) -> dict[str, str]:
     """Generate (or reuse) the study's captcha LMDBs; each split has its own seed."""
-    style = {k: data[k] for k in ("charset", "min_len", "max_len", "width", "height") if k in data}
+    style = {k: data[k] for k in STYLE_KEYS if k in data}
     seed = data.get("seed", 0)
     paths = {}
-    for offset, (split, labeled) in enumerate((("unlabeled", False), ("labeled", True), ("val", True),
-                                               ("test", True))):
-        count = data[split]
-        path = paths[split] = root / split
-        if not _lmdb_ready(path, count):
-            shutil.rmtree(path, ignore_errors=True)
-            log.info("generating %d %s captchas", count, split)
-            generate_captchas(str(path), count, labeled=labeled, seed=seed * 10 + offset, **style)
-    return {k: str(v) for k, v in paths.items()}
+    for offset, (split, labeled) in enumerate(SPLITS):
+        if split == "unlabeled" and not with_unlabeled:
+            continue
+        folder = root / split
+        spec = {"count": data[split], "labeled": labeled, "seed": seed * 10 + offset, **style}
+        if not _same_spec(folder, spec):
+            shutil.rmtree(folder, ignore_errors=True)
+            log.info("generating %d %s captchas", data[split], split)
+            generate_captchas(str(folder / "lmdb"), data[split], labeled=labeled, seed=spec["seed"],
+                              progress=progress, **style)
+            write_json(folder / SPEC, spec)
+        paths[split] = str(folder / "lmdb")
+    return paths
 
 
-def _finetune_cell(out: Path, data: dict, base: dict, labels: int, init: str | None, progress: bool) -> dict:
-    """Fine-tune one cell and evaluate it on the test set, unless it finished before."""
+def _saved_options(run: Path, section: str) -> dict | None:
+    try:
+        return json.loads((run / CONFIG).read_text())[section]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _pretrained(cfg: PretrainConfig) -> tuple[str, float]:
+    """Pretrain (or reuse, or resume) one method's run; returns (run, pretraining seconds)."""
+    run = Path(cfg.out)
+    saved = _saved_options(run, "pretrain")
+    if saved != json.loads(json.dumps(cfg.saved())):
+        shutil.rmtree(run, ignore_errors=True)
+    elif not (run / METRICS).is_file():  # interrupted: continue from its last checkpoint, if it wrote one
+        cfg.resume = (run / "checkpoints" / "last.ckpt").is_file()
+        if not cfg.resume:
+            shutil.rmtree(run)
+    if not (run / METRICS).is_file():
+        pretrain(cfg)
+    return str(run), json.loads((run / METRICS).read_text())["seconds"]
+
+
+def _finetuned(cfg: FinetuneConfig, test: str) -> dict:
+    """Fine-tune one cell and evaluate it on the test set, unless it finished before with these settings."""
+    out = Path(cfg.out)
     result = out / "test.json"
-    if result.is_file():
+    if result.is_file() and _saved_options(out, "finetune") == json.loads(json.dumps(cfg.saved())):
         return json.loads(result.read_text())
     shutil.rmtree(out, ignore_errors=True)
-    cfg = FinetuneConfig(**{**base, "train": [data["labeled"]], "val": data["val"], "out": str(out),
-                            "num_labels": labels, "init": init, "progress": progress})
-    if init is None:
-        cfg.protocol = "full"
     train = finetune(cfg)
-    metrics = evaluate_run(out, data["test"])
-    row = {**metrics, "val_word_accuracy": train["val_word_accuracy"], "finetune_seconds": train["train_seconds"],
-           "lr": cfg.lr}
+    row = {**evaluate_run(out, test), "val_word_accuracy": train["val_word_accuracy"],
+           "finetune_seconds": train["train_seconds"], "lr": cfg.lr}
     write_json(result, row)
     return row
 
 
 def run_study(preset_name: str, out: str | Path, progress: bool = True) -> list[dict]:
     preset = load_preset(preset_name)
+    where = preset_name
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "preset.json", preset)
     start = time.time()
-    data = make_data(preset["data"], out / "data")
-    image = {"height": preset["data"].get("height", 32), "width": preset["data"].get("width", 128)}
-    charset = preset["data"].get("charset", "captcha")
+    data = make_data(preset["data"], out / "data", bool(preset["methods"]), progress)
     rows = []
 
     encoders = {}
-    for method in preset.get("methods", []):
-        run = out / "pretrain" / method
-        options = {**preset.get("pretrain", {}), **preset.get("method_options", {}).get(method, {}), **image}
-        if not (run / ENCODER_WEIGHTS).is_file():
-            resume = (run / "checkpoints" / "last.ckpt").is_file()
-            pretrain(PretrainConfig(**{**options, "data": [data["unlabeled"]], "out": str(run), "method": method,
-                                       "resume": resume, "progress": progress}))
-        encoders[method] = (str(run), json.loads((run / METRICS).read_text())["seconds"])
+    for method in preset["methods"]:
+        cfg = _pretrain_config(preset, method, data.get("unlabeled", "-"), str(out / "pretrain" / method), where)
+        cfg.progress = progress
+        encoders[method] = _pretrained(cfg)
 
-    base = {**preset.get("finetune", {}), **image, "charset": charset}
-    supervised = preset.get("supervised", {})
+    supervised_lrs = preset.get("supervised", {}).get("lrs") or [_finetune_config(preset, {}, "-", 1, None, where).lr]
     for labels in preset["labels"]:
         for method, (init, pretrain_seconds) in encoders.items():
-            row = _finetune_cell(out / "finetune" / f"{method}-{labels}", data, base, labels, init, progress)
-            rows.append({"method": method, "labels": labels, "pretrain_seconds": pretrain_seconds, **row})
+            cfg = _finetune_config(preset, {"progress": progress}, str(out / "finetune" / f"{method}-{labels}"),
+                                   labels, init, where, data)
+            rows.append({"method": method, "labels": labels, "pretrain_seconds": pretrain_seconds,
+                         **_finetuned(cfg, data["test"])})
         candidates = []
-        for lr in supervised.get("lrs", [base.get("lr", 1e-3)]):
-            cell = {**base, "lr": lr, "protocol": "full"}
-            candidates.append(_finetune_cell(out / "finetune" / f"supervised-{labels}-lr{lr:g}", data, cell,
-                                             labels, None, progress))
+        for lr in supervised_lrs:
+            cell = out / "finetune" / f"supervised-{labels}-lr{lr:g}"
+            cfg = _finetune_config(preset, {"progress": progress, "lr": lr, "protocol": "full"}, str(cell), labels,
+                                   None, where, data)
+            candidates.append(_finetuned(cfg, data["test"]))
         best = max(candidates, key=lambda r: r["val_word_accuracy"])  # chosen on validation, not test
         rows.append({"method": "supervised", "labels": labels, "pretrain_seconds": 0.0, **best,
                      "lrs_tried": [c["lr"] for c in candidates]})
-    tesseract = tesseract_row(data["test"], charset)
-    if tesseract:
-        rows.append(tesseract)
+    charset = preset["data"].get("charset", "captcha")
+    tesseract, note = tesseract_row(data["test"], charset)
+    log.info(note)
+    rows += [tesseract] if tesseract else []
     write_json(out / "results.json", {"preset": preset["name"], "rows": rows, "seconds": time.time() - start})
-    write_report(out, preset, rows)
+    write_report(out, preset, rows, [note])
     return rows
+
