@@ -5,8 +5,11 @@ Measures, for the default (small) CRNN:
   against the bare model's forward+backward+optimizer img/s on the same batch; their ratio;
 - SSL pretraining (SeqCLR): end-to-end img/s (two views made on the device) against the bare
   encoder+head forward+backward on two ready views of the same batch; their ratio;
-- inference img/s at batch 64 and latency at batch 1;
+- inference (uint8 images in, decoded text out) img/s at batch 64 and latency at batch 1;
 - captcha generation img/s.
+
+Each rate is given over the whole timed window (mean) and for the median step: on a shared
+machine, stolen time lands on a few steps; the median shows the pipeline without it.
 
     python benchmarks/throughput.py [--steps 60] [--out benchmarks/results/DATE-DEVICE-throughput.json]
 """
@@ -16,16 +19,19 @@ import argparse
 import datetime
 import json
 import platform
+import statistics
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import lightning as L
 import torch
 
-from textssl.augment.views import build_view_augment, make_views
+from textssl.api import TextRecognizer
 from textssl.data.captcha_gen import generate_captchas
 from textssl.data.charset import Charset
+from textssl.data.dataset import ImageSpec
 from textssl.methods import build_method
 from textssl.models.crnn import PretrainBackbone, Recognizer, model_config
 from textssl.train.finetune import FinetuneConfig, finetune
@@ -33,31 +39,45 @@ from textssl.train.pretrain import PretrainConfig, pretrain
 from textssl.train.recognition import ctc_loss
 
 
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 class StepTimer(L.Callback):
-    """Wall time between consecutive training-batch ends, after ``skip`` warm-up steps."""
+    """Wall time of each training step of a Lightning loop (batch end to batch end), after ``skip`` warm-up steps."""
 
     def __init__(self, skip: int = 10):
         self.skip, self.times = skip, []
 
     def on_train_batch_end(self, trainer, *args):
+        _sync()
         self.times.append(time.perf_counter())
 
-    def images_per_second(self, batch_size: int) -> float:
+    def images_per_second(self, batch_size: int) -> tuple[float, float]:
+        """(img/s over the whole timed window, img/s of the median step)."""
         times = self.times[self.skip:]
-        return batch_size * (len(times) - 1) / (times[-1] - times[0])
+        return (batch_size * (len(times) - 1) / (times[-1] - times[0]),
+                batch_size / statistics.median(b - a for a, b in pairwise(times)))
 
 
-def timed(fn, steps: int, warmup: int = 5) -> float:
+def timed(fn, steps: int, warmup: int = 5) -> tuple[float, float]:
+    """(mean, median) seconds per call of ``fn``. Both, here and in StepTimer: the mean is the
+    honest throughput, the median the one that a shared machine's stolen time does not decide."""
     for _ in range(warmup):
         fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    start = time.perf_counter()
+    seconds = []
     for _ in range(steps):
+        _sync()
+        start = time.perf_counter()
         fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / steps
+        _sync()
+        seconds.append(time.perf_counter() - start)
+    return statistics.mean(seconds), statistics.median(seconds)
+
+
+def rates(batch: int, seconds: tuple[float, float]) -> tuple[float, float]:
+    return batch / seconds[0], batch / seconds[1]
 
 
 def bare_finetune_step(device: str, batch: int, steps: int) -> float:
@@ -72,7 +92,7 @@ def bare_finetune_step(device: str, batch: int, steps: int) -> float:
         ctc_loss(model(images), labels, charset).backward()
         optimizer.step()
 
-    return batch / timed(step, steps)
+    return rates(batch, timed(step, steps))
 
 
 def bare_pretrain_step(device: str, batch: int, steps: int) -> float:
@@ -85,14 +105,23 @@ def bare_pretrain_step(device: str, batch: int, steps: int) -> float:
         method(views)[0].backward()
         optimizer.step()
 
-    return batch / timed(step, steps)
+    return rates(batch, timed(step, steps))
 
 
 def inference(device: str) -> tuple[float, float]:
-    model = Recognizer(model_config("small"), 37).to(device).eval()
-    with torch.inference_mode():
-        x64, x1 = torch.rand(64, 1, 32, 128, device=device), torch.rand(1, 1, 32, 128, device=device)
-        return 64 / timed(lambda: model(x64), 30), 1000 * timed(lambda: model(x1), 100)
+    """(img/s at batch 64, ms at batch 1) of TextRecognizer.predict_batch: uint8 in, decoded text out."""
+    model = Recognizer(model_config("small"), 37)
+    reader = TextRecognizer(model, Charset.from_spec("captcha"), ImageSpec(), device)
+    x64 = torch.randint(0, 256, (64, 1, 32, 128), dtype=torch.uint8)
+    batch64 = timed(lambda: reader.predict_batch(x64), 30)[1]
+    return 64 / batch64, 1000 * timed(lambda: reader.predict_batch(x64[:1]), 100)[1]
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "cpu"
 
 
 def main() -> None:
@@ -101,10 +130,10 @@ def main() -> None:
     parser.add_argument("--out", help="JSON file (default: benchmarks/results/<date>-<device>-throughput.json)")
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    name = torch.cuda.get_device_name() if device == "cuda" else f"{platform.processor() or 'cpu'} x{torch.get_num_threads()} threads"
+    name = torch.cuda.get_device_name() if device == "cuda" else f"{cpu_model()}, {torch.get_num_threads()} threads"
     fine_batch, pre_batch = 64, 128
     with tempfile.TemporaryDirectory() as tmp:
-        gen = generate_captchas(f"{tmp}/train", 4000, labeled=True, seed=1, width=128, height=32, progress=False)
+        gen = generate_captchas(f"{tmp}/train", 3000, labeled=True, seed=1, width=128, height=32, progress=False)
         generate_captchas(f"{tmp}/val", 64, labeled=True, seed=2, width=128, height=32, progress=False)
         fine_timer, pre_timer = StepTimer(), StepTimer()
         total = args.steps + fine_timer.skip
@@ -115,17 +144,24 @@ def main() -> None:
                                 batch_size=pre_batch, checkpoint_every=10 * total, progress=False,
                                 extra_callbacks=[pre_timer]))
     fine_bare = bare_finetune_step(device, fine_batch, args.steps)
-    pre_bare = bare_pretrain_step(device, pre_batch, args.steps // 2)
+    pre_bare = bare_pretrain_step(device, pre_batch, args.steps)
     fine_e2e, pre_e2e = fine_timer.images_per_second(fine_batch), pre_timer.images_per_second(pre_batch)
     infer, latency = inference(device)
+    parameters = sum(p.numel() for p in Recognizer(model_config("small"), 37).parameters())
+
+    def loop(batch: int, e2e: tuple[float, float], bare: tuple[float, float], **extra) -> dict:
+        return {"batch": batch, **extra,
+                "mean": {"end_to_end_img_s": e2e[0], "bare_img_s": bare[0], "ratio": e2e[0] / bare[0]},
+                "median_step": {"end_to_end_img_s": e2e[1], "bare_img_s": bare[1], "ratio": e2e[1] / bare[1]}}
+
     result = {
         "date": datetime.date.today().isoformat(), "device": name, "torch": torch.__version__,
-        "model": "crnn small (0.83M parameters), 1x32x128 images",
-        "finetune": {"batch": fine_batch, "end_to_end_img_s": fine_e2e, "bare_forward_backward_img_s": fine_bare,
-                     "ratio": fine_e2e / fine_bare},
-        "pretrain_seqclr": {"batch": pre_batch, "views": 2, "end_to_end_img_s": pre_e2e,
-                            "bare_forward_backward_img_s": pre_bare, "ratio": pre_e2e / pre_bare},
-        "inference": {"batch64_img_s": infer, "batch1_latency_ms": latency},
+        "model": f"crnn small ({parameters / 1e6:.2f}M parameters), 1x32x128 grey images",
+        "note": "end to end: the Lightning loop on LMDB data with augmentation; bare: forward, backward and "
+                "optimizer step of the same model on ready tensors of the same batch",
+        "finetune": loop(fine_batch, fine_e2e, fine_bare),
+        "pretrain_seqclr": loop(pre_batch, pre_e2e, pre_bare, views=2),
+        "inference": {"batch64_img_s": infer, "batch1_latency_ms": latency, "includes": "CTC decoding to text"},
         "captcha_generation_img_s": gen["images_per_second"],
     }
     out = Path(args.out or f"benchmarks/results/{result['date']}-{device}-throughput.json")

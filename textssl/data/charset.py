@@ -86,16 +86,6 @@ class Charset:
         names = ", ".join(PRESETS)
         raise UserError(f"unknown charset {spec!r}: use {names}, a file path or chars:ABC")
 
-    def to_dict(self) -> dict:
-        return {"name": self.name, "chars": self.chars}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Charset:
-        try:
-            return cls(d["chars"], name=d.get("name"))
-        except (KeyError, TypeError, AttributeError):
-            raise UserError(f"charset entry must be a dict with a 'chars' key, got {d!r:.80}") from None
-
 
 def _read_chars_file(path: str) -> str:
     try:

@@ -100,7 +100,7 @@ def _valid_rows(path, rows, labels, charset):
     bad = [(row, text) for row, text in zip(rows, labels) if not text or (charset and charset.invalid_chars(text))]
     if bad:
         (_, first), text = bad[0]
-        why = "empty label" if not text else f"characters {charset.invalid_chars(text)!r} outside charset '{charset.name}'"
+        why = "empty label" if not text else f"{charset.invalid_chars(text)!r} outside charset '{charset.name}'"
         log.warning("%s: skipped %d labeled samples with an empty or out-of-charset label (first: label-%09d, %s)",
                     path, len(bad), first + 1, why)
         skip = {row for row, _ in bad}

@@ -17,13 +17,6 @@ class ImportReport:
     kept: int
     skipped: list[tuple[int, str]] = field(default_factory=list)  # (1-based line number, reason)
 
-    def format_skipped(self, limit: int = 20) -> str:
-        """The skipped rows as ``line N: reason`` lines, at most ``limit`` of them."""
-        lines = [f"line {number}: {reason}" for number, reason in self.skipped[:limit]]
-        if len(self.skipped) > limit:
-            lines.append(f"... and {len(self.skipped) - limit} more skipped rows")
-        return "\n".join(lines)
-
 
 def import_labeled_folder(out, images_dir, labels_file, charset: Charset, *, progress: bool = False) -> ImportReport:
     """Copy the images named in ``labels_file`` (original file bytes) and their labels to ``out``.

@@ -1,0 +1,77 @@
+"""Reading labeled LMDBs for training: bad rows are skipped with one warning line naming the key."""
+import io
+import logging
+
+import pytest
+import torch
+from PIL import Image
+
+from textssl.cli import main
+from textssl.data.charset import Charset
+from textssl.data.dataset import ImageSpec, LmdbTextDataset, make_loader, to_tensor
+from textssl.data.lmdb_io import LmdbReader, write_lmdb
+from textssl.errors import UserError
+
+CHARSET = Charset.from_spec("captcha")
+
+
+def _png(width: int, height: int, value: int = 200) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (width, height), value).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def mixed_lmdb(tmp_path):
+    rows = [(_png(64, 16), "AB12"), (_png(64, 16), ""), (_png(64, 16), "ab#"),
+            (b"\x89PNG\r\n\x1a\n broken", "CD34"), (_png(64, 16), "XY9")]
+    write_lmdb(tmp_path / "mixed", rows)
+    return str(tmp_path / "mixed")
+
+
+def test_empty_and_out_of_charset_labels_are_skipped_with_a_warning(mixed_lmdb, caplog):
+    with caplog.at_level(logging.WARNING, logger="textssl"):
+        dataset = LmdbTextDataset(mixed_lmdb, ImageSpec(), charset=CHARSET, labeled=True)
+    assert dataset.labels == ["AB12", "CD34", "XY9"]
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert mixed_lmdb in message and "skipped 2" in message and "label-000000002" in message
+
+
+def test_corrupt_image_is_skipped_with_its_key(mixed_lmdb, caplog):
+    dataset = LmdbTextDataset(mixed_lmdb, ImageSpec(), charset=CHARSET, labeled=True)
+    with caplog.at_level(logging.WARNING, logger="textssl"):
+        batches = list(make_loader(dataset, 8, shuffle=False, workers=0))
+    assert [label for _, labels in batches for label in labels] == ["AB12", "XY9"]
+    assert any("image-000000004" in r.getMessage() for r in caplog.records)
+
+
+def test_finetune_on_an_lmdb_with_bad_rows_goes_on(mixed_lmdb, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["finetune", "--train", mixed_lmdb, "--val", mixed_lmdb, "--out", str(run), "--max-steps", "1",
+                 "--batch-size", "2", "--no-progress"]) == 0
+    assert (run / "model.safetensors").is_file()
+
+
+def test_unlabeled_lmdb_where_labels_are_needed(tmp_path, capsys):
+    write_lmdb(tmp_path / "unlabeled", [(_png(64, 16), None)] * 3)
+    with pytest.raises(UserError, match="has no labels"):
+        LmdbTextDataset(str(tmp_path / "unlabeled"), ImageSpec(), charset=CHARSET, labeled=True)
+
+
+def test_num_labels_is_a_seeded_subset(tmp_path):
+    write_lmdb(tmp_path / "db", [(_png(64, 16), f"A{i}") for i in range(10)])
+    pick = lambda seed: LmdbTextDataset(str(tmp_path / "db"), ImageSpec(), charset=CHARSET, labeled=True,  # noqa: E731
+                                        num_labels=4, seed=seed).labels
+    assert len(pick(0)) == 4 and pick(0) == pick(0) and pick(0) != pick(1)
+    with pytest.raises(UserError, match="--num-labels 11"):
+        LmdbTextDataset(str(tmp_path / "db"), ImageSpec(), charset=CHARSET, labeled=True, num_labels=11)
+    assert len(LmdbReader(tmp_path / "db")) == 10
+
+
+def test_resize_keeps_aspect_and_pads_right():
+    image = Image.new("L", (40, 20), 255)  # 2:1 -> 64x32 of white, then black padding to 128
+    tensor = to_tensor(image, ImageSpec(height=32, width=128))
+    assert tensor.dtype == torch.uint8 and tensor.shape == (1, 32, 128)
+    assert (tensor[..., :64] == 255).all() and (tensor[..., 64:] == 0).all()
+    wide = to_tensor(Image.new("RGB", (1000, 10), (255, 0, 0)), ImageSpec(height=32, width=128, channels=3))
+    assert wide.shape == (3, 32, 128) and (wide[0] == 255).all() and (wide[1] == 0).all()
