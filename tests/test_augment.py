@@ -6,6 +6,7 @@ from textssl.augment.views import (
     PIPELINES,
     RandomColour,
     RandomFilter,
+    RandomSpeckle,
     RandomWarp,
     build_view_augment,
     make_views,
@@ -97,3 +98,13 @@ def test_write_preview(tmp_path):
     out = tmp_path / "preview.png"
     write_preview(_images(1, b=3), str(out), build_view_augment("seqclr"), num_views=2)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_speckle_draws_new_dark_dots_in_every_view():
+    white = torch.ones(4, 1, 32, 128)
+    speckle = RandomSpeckle(count=10, size=3, darkness=0.5, p=1.0)
+    a, b = speckle(white), speckle(white)
+    dark = (a < 1).flatten(1).sum(1)
+    assert ((dark >= 9) & (dark <= 10 * 9)).all()  # ten 3x3 dots, some overlapping or cut at the border
+    assert a.min() >= 0 and not torch.equal(a < 1, b < 1)
+    assert torch.equal(RandomSpeckle(count=10, p=0.0)(white), white)

@@ -34,3 +34,14 @@ def test_every_method_runs_with_every_mapping():
             assert embeddings.shape[0] == 4 * instances
             assert torch.isfinite(loss)
             loss.backward()
+
+
+def test_classic_crnn_has_no_shortcut():
+    images = torch.rand(2, 1, 32, 128)
+    classic = Recognizer(model_config("small", shortcut=False), 37)
+    assert classic(images).shape == (2, 32, 37)
+    names = {name.split(".")[0] for name, _ in classic.sequence.named_parameters()}
+    assert names == {"lstm"}
+    with_shortcut = Recognizer(model_config("small"), 37)
+    extra = sum(p.numel() for p in with_shortcut.parameters()) - sum(p.numel() for p in classic.parameters())
+    assert extra == 128 * 256 + 256  # one Linear(dim, 2 * hidden)

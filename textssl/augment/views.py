@@ -167,6 +167,34 @@ class RandomFilter(nn.Module):
         return filter2d(x, self.kernels(x.shape[0], x), border_type="replicate")
 
 
+class RandomSpeckle(nn.Module):
+    """Dark dots at random places, new ones in every view: ``count`` squares of ``size`` pixels per
+    image (with probability p), grey level uniform in [0, darkness].
+
+    Captcha generators sprinkle dots that are unique to each image; views that share them can be
+    told apart by the dots alone, a shortcut around reading the glyphs. Dots of each view's own
+    make that shortcut unreliable.
+    """
+
+    def __init__(self, count: int = 0, size: int = 3, darkness: float = 0.5, p: float = 0.0):
+        super().__init__()
+        self.count, self.size, self.darkness, self.p = count, size, darkness, p
+
+    @property
+    def identity(self) -> bool:
+        return self.count == 0 or self.p == 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [B, C, H, W] -> [B, C, H, W]."""
+        b, _, h, w = x.shape
+        seeds = torch.zeros(b, h * w, device=x.device, dtype=x.dtype)
+        seeds.scatter_(1, torch.randint(0, h * w, (b, self.count), device=x.device), 1.0)
+        seeds *= _chosen(self.p, b, x).to(x.dtype)[:, None]
+        mask = F.max_pool2d(seeds.view(b, 1, h, w), self.size, stride=1, padding=self.size // 2)
+        level = _uniform(0.0, self.darkness, b, x).view(b, 1, 1, 1)
+        return torch.lerp(x, level.expand_as(x), mask)
+
+
 class RandomPhotometric(nn.Module):
     """Linear contrast about the image mean, multiplicative brightness, Gaussian noise.
 
@@ -292,6 +320,7 @@ def _seqclr(s: float) -> list:
             distortion=0.1 * s,
             perspective_p=0.5,
         ),
+        RandomSpeckle(count=round(30 * s), p=0.8),
         RandomFilter(blur_sigma=(0.1 * s, 1.5 * s), blur_p=0.5, sharpness=1.0 * s, sharpen_p=0.5),
         RandomPhotometric(contrast=0.5 * s, brightness=0.4 * s, noise_std=0.05 * s, noise_p=0.5),
     ]

@@ -51,12 +51,14 @@ def decode_image(data: bytes, spec: ImageSpec, source: str) -> torch.Tensor:
 class LmdbTextDataset(Dataset):
     """Samples of one or more LMDBs: (uint8 image [C, H, W], label; '' when unlabeled).
 
-    With ``labeled``, rows with an empty label or characters outside the charset are left out
-    with one warning line; ``num_labels`` keeps a seeded random subset of that many rows.
+    With ``labeled``, rows with an empty label, characters outside the charset or more CTC frames
+    than ``max_frames`` are left out with one warning line; ``num_labels`` keeps a seeded random
+    subset of that many rows.
     """
 
     def __init__(self, paths: str | list[str], spec: ImageSpec, *, charset: Charset | None = None,
-                 labeled: bool = False, num_labels: int | None = None, seed: int = 0):
+                 labeled: bool = False, num_labels: int | None = None, seed: int = 0,
+                 max_frames: int | None = None):
         paths = [paths] if isinstance(paths, str) else list(paths)
         self.spec = spec
         self.readers = [LmdbReader(p) for p in paths]
@@ -68,7 +70,7 @@ class LmdbTextDataset(Dataset):
             rows = [(r, i) for i in range(len(reader))]
             labels = [reader.label(i) or "" for i in range(len(reader))] if labeled else [""] * len(rows)
             if labeled:
-                rows, labels = _valid_rows(paths[r], rows, labels, charset)
+                rows, labels = _valid_rows(paths[r], rows, labels, charset, max_frames)
             self.rows += rows
             self.labels += labels
         if num_labels is not None:
@@ -96,16 +98,29 @@ class LmdbTextDataset(Dataset):
             return None
 
 
-def _valid_rows(path, rows, labels, charset):
-    bad = [(row, text) for row, text in zip(rows, labels) if not text or (charset and charset.invalid_chars(text))]
+def ctc_frames(text: str) -> int:
+    """Frames CTC needs to emit ``text``: one per character plus a blank between repeated ones."""
+    return len(text) + sum(a == b for a, b in zip(text, text[1:]))
+
+
+def _label_problem(text: str, charset: Charset | None, max_frames: int | None) -> str:
+    if not text:
+        return "empty label"
+    if charset and charset.invalid_chars(text):
+        return f"{charset.invalid_chars(text)!r} outside charset '{charset.name}'"
+    if max_frames and ctc_frames(text) > max_frames:
+        return f"needs {ctc_frames(text)} CTC frames, the model has {max_frames}"
+    return ""
+
+
+def _valid_rows(path, rows, labels, charset, max_frames):
+    problems = [_label_problem(text, charset, max_frames) for text in labels]
+    bad = [i for i, problem in enumerate(problems) if problem]
     if bad:
-        (_, first), text = bad[0]
-        why = "empty label" if not text else f"{charset.invalid_chars(text)!r} outside charset '{charset.name}'"
-        log.warning("%s: skipped %d labeled samples with an empty or out-of-charset label (first: label-%09d, %s)",
-                    path, len(bad), first + 1, why)
-        skip = {row for row, _ in bad}
-        kept = [(row, text) for row, text in zip(rows, labels) if row not in skip]
-        rows, labels = [r for r, _ in kept], [t for _, t in kept]
+        log.warning("%s: skipped %d labeled samples with an empty, out-of-charset or too long label "
+                    "(first: label-%09d, %s)", path, len(bad), rows[bad[0]][1] + 1, problems[bad[0]])
+        rows = [row for row, problem in zip(rows, problems) if not problem]
+        labels = [text for text, problem in zip(labels, problems) if not problem]
     return rows, labels
 
 

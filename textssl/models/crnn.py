@@ -11,6 +11,7 @@ ends after ~250 steps and validation word accuracy is 0.76 at step 800.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -28,6 +29,7 @@ class ModelConfig:
     in_channels: int = 1
     height: int = 32
     dropout: float = 0.2  # between the BiLSTM layers and before the CTC head
+    shortcut: bool = True  # H = BiLSTM(V) + W V; False: the classic CRNN, H = BiLSTM(V)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -47,13 +49,13 @@ SIZES = {
 }
 
 
-def model_config(size: str = "small", in_channels: int = 1, height: int = 32) -> ModelConfig:
+def model_config(size: str = "small", in_channels: int = 1, height: int = 32, shortcut: bool = True) -> ModelConfig:
     if size not in SIZES:
         raise UserError(f"unknown model size '{size}': use {', '.join(SIZES)}")
     if height % 8:
         raise UserError(f"image height {height} must be a multiple of 8")
-    base = SIZES[size]
-    return ModelConfig(list(base.channels), base.dim, base.hidden, base.layers, in_channels, height, base.dropout)
+    return dataclasses.replace(SIZES[size], channels=list(SIZES[size].channels), in_channels=in_channels,
+                               height=height, shortcut=shortcut)
 
 
 def _conv(cin: int, cout: int) -> list[nn.Module]:
@@ -63,6 +65,7 @@ def _conv(cin: int, cout: int) -> list[nn.Module]:
 class FeatureSequenceEncoder(nn.Module):
     """Images [B, C, H, W] in [0, 1] -> visual features V [B, W / 4, dim]."""
 
+    width_stride = 4  # the two 2x2 poolings
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         c1, c2, c3, c4 = cfg.channels
@@ -89,12 +92,13 @@ class SequenceModel(nn.Module):
         super().__init__()
         self.lstm = nn.LSTM(cfg.dim, cfg.hidden, num_layers=cfg.layers, batch_first=True, bidirectional=True,
                             dropout=cfg.dropout if cfg.layers > 1 else 0.0)
-        self.shortcut = nn.Linear(cfg.dim, 2 * cfg.hidden)
+        self.shortcut = nn.Linear(cfg.dim, 2 * cfg.hidden) if cfg.shortcut else None
         self.dropout = nn.Dropout(cfg.dropout)
         self.dim = 2 * cfg.hidden
 
     def forward(self, visual: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.lstm(visual)[0] + self.shortcut(visual))
+        contextual = self.lstm(visual)[0]
+        return self.dropout(contextual if self.shortcut is None else contextual + self.shortcut(visual))
 
 
 class Recognizer(nn.Module):
@@ -109,6 +113,10 @@ class Recognizer(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.sequence(self.encoder(images)))
+
+    def frames(self, spec) -> int:
+        """T, the number of CTC frames for images of ``spec`` (an ImageSpec)."""
+        return spec.width // self.encoder.width_stride
 
 
 class PretrainBackbone(nn.Module):

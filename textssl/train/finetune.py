@@ -1,6 +1,7 @@
 """Fine-tuning protocols: supervised from scratch, full, frozen (decoder evaluation) and two-stage."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -58,10 +59,13 @@ def build_model(cfg: FinetuneConfig, charset: Charset) -> tuple[Recognizer, Imag
     """The recognizer, its image spec and the names of the modules that came pretrained."""
     if cfg.init is None:
         spec = ImageSpec(cfg.height, cfg.width, cfg.channels)
-        return Recognizer(model_config(cfg.model, cfg.channels, cfg.height), charset.num_classes), spec, ()
+        model = Recognizer(model_config(cfg.model, cfg.channels, cfg.height, cfg.shortcut), charset.num_classes)
+        return model, spec, ()
     pre, weights = load_pretrained(cfg.init)
     spec = ImageSpec(**pre["image"])
-    model = Recognizer(ModelConfig.from_dict(pre["model"], cfg.init), charset.num_classes)
+    # the architecture is the pretraining run's, but for the shortcut of a sequence model it did not train
+    mcfg = dataclasses.replace(ModelConfig.from_dict(pre["model"], cfg.init), shortcut=cfg.shortcut)
+    model = Recognizer(mcfg, charset.num_classes)
     pretrained = tuple(sorted({key.split(".", 1)[0] for key in weights}))
     try:
         unexpected = model.load_state_dict(weights, strict=False).unexpected_keys
@@ -95,9 +99,10 @@ def finetune(cfg: FinetuneConfig) -> dict:
     charset = Charset.from_spec(cfg.charset)
     model, spec, pretrained = build_model(cfg, charset)
     augment = build_view_augment(cfg.augment, cfg.strength)
+    frames = model.frames(spec)
     train_set = LmdbTextDataset(cfg.train, spec, charset=charset, labeled=True, num_labels=cfg.num_labels,
-                                seed=cfg.seed)
-    val_set = LmdbTextDataset(cfg.val, spec, charset=charset, labeled=True)
+                                seed=cfg.seed, max_frames=frames)
+    val_set = LmdbTextDataset(cfg.val, spec, charset=charset, labeled=True, max_frames=frames)
     train_loader = make_loader(train_set, cfg.batch_size, shuffle=True, drop_last=True, workers=cfg.workers)
     val_loader = make_loader(val_set, 256, shuffle=False, workers=cfg.workers)
     steps = cfg.max_steps or math.ceil(cfg.epochs * len(train_loader))

@@ -23,6 +23,7 @@ class TrainOptions:
     augment: str = choice("captcha", PIPELINES)
     strength: float = at_least(1.0, 0.0)
     model: str = choice("small", SIZES)
+    shortcut: bool = True
     height: int = at_least(32, 8)
     width: int = at_least(128, 8)
     channels: int = choice(1, (1, 3))

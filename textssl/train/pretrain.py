@@ -120,7 +120,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
         raise UserError(f"{out}: holds a pretraining checkpoint; pass --resume to continue it or choose another --out")
     torch.manual_seed(cfg.seed)
     spec = ImageSpec(cfg.height, cfg.width, cfg.channels)
-    mcfg = model_config(cfg.model, cfg.channels, cfg.height)
+    mcfg = model_config(cfg.model, cfg.channels, cfg.height, cfg.shortcut)
     backbone = PretrainBackbone(mcfg, cfg.features)
     method = build_method(cfg.method, backbone, mapping=cfg.mapping, windows=cfg.windows, head=cfg.head,
                           proj_dim=cfg.proj_dim, hidden_dim=cfg.hidden_dim, temperature=cfg.temperature)
