@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import platform
 import statistics
 import tempfile
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from benchmarks_common import device_name
 
 from textssl.api import TextRecognizer
 from textssl.data.captcha_gen import generate_captchas
@@ -117,20 +117,13 @@ def inference(device: str) -> tuple[float, float]:
     return 64 / batch64, 1000 * timed(lambda: reader.predict_batch(x64[:1]), 100)[1]
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "cpu"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60, help="timed steps per measurement")
     parser.add_argument("--out", help="JSON file (default: benchmarks/results/<date>-<device>-throughput.json)")
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    name = torch.cuda.get_device_name() if device == "cuda" else f"{cpu_model()}, {torch.get_num_threads()} threads"
+    name = device_name()
     fine_batch, pre_batch = 64, 128
     with tempfile.TemporaryDirectory() as tmp:
         gen = generate_captchas(f"{tmp}/train", 3000, labeled=True, seed=1, width=128, height=32, progress=False)
