@@ -53,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("work", help="the WORKDIR of accuracy.sh")
     parser.add_argument("--out", required=True, help="JSON file to write")
+    parser.add_argument("--note", action="append", default=[], help="a remark to keep with the figures (repeatable)")
     args = parser.parse_args()
     work = Path(args.work)
     runs = {p.name: finetuned(p) for p in sorted(work.iterdir()) if (p / "test.json").is_file()}
@@ -71,6 +72,7 @@ def main() -> None:
         "date": datetime.date.today().isoformat(), "device": device_name(), "torch": torch.__version__,
         "data": "python-captcha, digits + uppercase, 4-5 characters, grey 128x32; unlabeled 50k (seed 4), "
                 "labeled 10k (seed 1), validation 1k (seed 2), test 2k (seed 3)",
+        "notes": args.note,
         "seqclr_vs_supervised_1000_labels": comparison,
         "finetune_runs": list(runs.values()),
         "pretrain_runs": [pretrained(p) for p in sorted(work.iterdir()) if (p / "encoder.safetensors").is_file()],

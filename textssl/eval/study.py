@@ -67,6 +67,11 @@ def load_preset(name: str) -> dict:
     lrs = preset.get("supervised", {}).get("lrs", [])
     if set(preset.get("supervised", {})) - {"lrs"} or not all(isinstance(x, (int, float)) for x in lrs):
         raise UserError(f"{where}: 'supervised' takes one key, lrs: a list of learning rates")
+    for entry in preset.get("reference", []):
+        if not (isinstance(entry, dict) and set(entry) == {"method", "labels", "word_accuracy", "source"}
+                and all(isinstance(entry[k], str) for k in ("method", "source"))):
+            raise UserError(f"{where}: each 'reference' entry needs exactly method, labels, word_accuracy and "
+                            f"source (quote text with commas), got {entry}")
     for method in preset["methods"]:  # builds every config once, so that a bad key or value fails now
         _pretrain_config(preset, method, "-", "-", where)
     for labels_ in labels:
@@ -189,7 +194,6 @@ def run_study(preset_name: str, out: str | Path, progress: bool = True) -> list[
                      "lrs_tried": [c["lr"] for c in candidates]})
     charset = preset["data"].get("charset", "captcha")
     tesseract, note = tesseract_row(data["test"], charset)
-    log.info(note)
     rows += [tesseract] if tesseract else []
     write_json(out / "results.json", {"preset": preset["name"], "rows": rows, "seconds": time.time() - start})
     write_report(out, preset, rows, [note])
