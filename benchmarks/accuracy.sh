@@ -38,11 +38,11 @@ finetune sup-10k --epochs 20 --lr 3e-3 --strength 0.5 --val-every 500
 pretrain seqclr --method seqclr --max-steps 1000
 few="--num-labels 1000 --max-steps 2000 --strength 0.5 --val-every 250"
 for shortcut in shortcut no-shortcut; do
-  for lr in 3e-4 1e-3 3e-3; do
-    finetune "sup-1000-$shortcut-lr$lr" $few --lr "$lr" --"$shortcut"
-  done
   finetune "seqclr-1000-$shortcut" $few --init seqclr --protocol two-stage --head-steps 200 --lr 3e-3 \
     --lr-whole 1e-3 --"$shortcut"
+  for lr in 3e-3 1e-3 3e-4; do
+    finetune "sup-1000-$shortcut-lr$lr" $few --lr "$lr" --"$shortcut"
+  done
 done
 
 pretrain simsiam --method simsiam --max-steps 600
