@@ -106,10 +106,10 @@ def ctc_frames(text: str) -> int:
 def _label_problem(text: str, charset: Charset | None, max_frames: int | None) -> str:
     if not text:
         return "empty label"
-    if charset and charset.invalid_chars(text):
-        return f"{charset.invalid_chars(text)!r} outside charset '{charset.name}'"
-    if max_frames and ctc_frames(text) > max_frames:
-        return f"needs {ctc_frames(text)} CTC frames, the model has {max_frames}"
+    if charset and (invalid := charset.invalid_chars(text)):
+        return f"{invalid!r} outside charset '{charset.name}'"
+    if max_frames and (frames := ctc_frames(text)) > max_frames:
+        return f"needs {frames} CTC frames, the model has {max_frames}"
     return ""
 
 

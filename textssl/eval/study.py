@@ -20,7 +20,7 @@ from textssl.eval.evaluate import evaluate_run
 from textssl.eval.report import tesseract_row, write_report
 from textssl.methods import METHODS
 from textssl.train.finetune import FinetuneConfig, finetune
-from textssl.train.pretrain import PretrainConfig, pretrain
+from textssl.train.pretrain import LAST_CHECKPOINT, PretrainConfig, pretrain
 from textssl.train.run_dir import CONFIG, METRICS, write_json
 
 log = logging.getLogger("textssl")
@@ -97,9 +97,14 @@ def _image(preset: dict) -> dict:
     return {"height": preset["data"].get("height", 32), "width": preset["data"].get("width", 128)}
 
 
+def _as_json(value):
+    """``value`` as it reads back from JSON (tuples become lists), to compare with saved settings."""
+    return json.loads(json.dumps(value))
+
+
 def _same_spec(folder: Path, spec: dict) -> bool:
     try:
-        return json.loads((folder / SPEC).read_text()) == json.loads(json.dumps(spec))
+        return json.loads((folder / SPEC).read_text()) == _as_json(spec)
     except (OSError, ValueError):
         return False
 
@@ -135,10 +140,10 @@ def _pretrained(cfg: PretrainConfig) -> tuple[str, float]:
     """Pretrain (or reuse, or resume) one method's run; returns (run, pretraining seconds)."""
     run = Path(cfg.out)
     saved = _saved_options(run, "pretrain")
-    if saved != json.loads(json.dumps(cfg.saved())):
+    if saved != _as_json(cfg.saved()):
         shutil.rmtree(run, ignore_errors=True)
     elif not (run / METRICS).is_file():  # interrupted: continue from its last checkpoint, if it wrote one
-        cfg.resume = (run / "checkpoints" / "last.ckpt").is_file()
+        cfg.resume = (run / LAST_CHECKPOINT).is_file()
         if not cfg.resume:
             shutil.rmtree(run)
     if not (run / METRICS).is_file():
@@ -150,7 +155,7 @@ def _finetuned(cfg: FinetuneConfig, test: str) -> dict:
     """Fine-tune one cell and evaluate it on the test set, unless it finished before with these settings."""
     out = Path(cfg.out)
     result = out / "test.json"
-    if result.is_file() and _saved_options(out, "finetune") == json.loads(json.dumps(cfg.saved())):
+    if result.is_file() and _saved_options(out, "finetune") == _as_json(cfg.saved()):
         return json.loads(result.read_text())
     shutil.rmtree(out, ignore_errors=True)
     train = finetune(cfg)

@@ -49,7 +49,6 @@ class PretrainConfig(TrainOptions):
     proj_dim: int = at_least(128, 1)
     hidden_dim: int = at_least(256, 1)
     temperature: float = at_least(0.1, 1e-3)
-    epochs: float = at_least(10, 0.01)
     batch_size: int = at_least(128, 2)
     augment: str = choice("seqclr", PIPELINES)
     checkpoint_every: int = at_least(100, 1)
