@@ -5,6 +5,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchmetrics import MeanMetric
 
 from textssl.data.charset import BLANK, Charset
 from textssl.models.crnn import Recognizer
@@ -41,7 +42,7 @@ class RecognizerTask(L.LightningModule):
         self.frozen = [getattr(model, name) for name in frozen]
         for module in self.frozen:
             module.requires_grad_(False).eval()
-        self._correct = self._seen = 0
+        self.val_word_accuracy = MeanMetric()  # syncs sums, so the mean is exact over uneven shards
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -57,17 +58,12 @@ class RecognizerTask(L.LightningModule):
         self.log("train_loss", loss, prog_bar=True, batch_size=len(labels))
         return loss
 
-    def on_validation_epoch_start(self):
-        self._correct = self._seen = 0
-
     def validation_step(self, batch, _):
         images, labels = batch
         predictions = decode_texts(self.model, images, self.charset)
-        self._correct += sum(p == t for (p, _), t in zip(predictions, labels))
-        self._seen += len(labels)
-
-    def on_validation_epoch_end(self):
-        self.log("val_word_accuracy", self._correct / max(self._seen, 1), prog_bar=True, sync_dist=True)
+        matches = [float(p == t) for (p, _), t in zip(predictions, labels)]
+        self.val_word_accuracy.update(torch.tensor(matches, device=self.device))
+        self.log("val_word_accuracy", self.val_word_accuracy, prog_bar=True, on_step=False, on_epoch=True)
 
     def configure_optimizers(self):
         optimizer = make_optimizer(self.model.parameters(), self.optimizer_name, self.lr, self.weight_decay)
