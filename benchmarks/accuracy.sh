@@ -5,13 +5,22 @@
 #   labels, against the supervised baseline on the same 1,000 labels; each arm at its best
 #   learning rate on validation;
 #   the same comparison for the classic CRNN (--no-shortcut);
+#   both recognizers again at the 3,000 fine-tuning steps of DESIGN's 2-core trial, and the
+#   classic CRNN fine-tuned on the trial's views (seqclr pipeline, full strength);
 #   SimSiam's collapse indicator over a pretraining run.
 # Every finished run is kept and skipped on a second call; the last step writes the JSON.
 #
-#   benchmarks/accuracy.sh [WORKDIR]      (default: runs/accuracy)
+#   benchmarks/accuracy.sh [WORKDIR [PART...]]    (default: runs/accuracy, every part)
+#   PART: supervised-10k, labels-1000, steps-3000, seqclr-views, simsiam
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 work=${1:-runs/accuracy}
+parts=${*:2}
+parts=${parts:-supervised-10k labels-1000 steps-3000 seqclr-views simsiam}
+for part in $parts; do
+  case $part in supervised-10k|labels-1000|steps-3000|seqclr-views|simsiam) ;; *) echo "unknown part '$part'" >&2; exit 2;; esac
+done
+wanted() { [[ " $parts " == *" $1 "* ]]; }
 mkdir -p "$work" && cd "$work"
 
 data() { [ -d "$1" ] || textssl data captcha "$1" --count "$2" --seed "$3" ${4:-} > /dev/null; }
@@ -34,24 +43,61 @@ pretrain() {  # OUT [options...]
   textssl pretrain --data unl50k --out "$out" --batch-size 128 --no-progress "$@" > "$out.log" 2>&1
 }
 
-finetune sup-10k --epochs 20 --lr 3e-3 --strength 0.5 --val-every 500
+if wanted supervised-10k; then
+  finetune sup-10k --epochs 20 --lr 3e-3 --strength 0.5 --val-every 500
+fi
 
-pretrain seqclr --method seqclr --max-steps 1000
-few="--num-labels 1000 --max-steps 2000 --strength 0.5 --val-every 250"
-for shortcut in shortcut no-shortcut; do
-  # each arm's learning rate is chosen on validation; the classic CRNN gets the shorter grids
-  # (neither arm left the plateau there)
-  lr_whole="1e-3 3e-3 1e-2 3e-2"; [ "$shortcut" = shortcut ] || lr_whole="1e-3"
-  for lrw in $lr_whole; do
-    finetune "seqclr-1000-$shortcut-lrw$lrw" $few --init seqclr --protocol two-stage --head-steps 200 --lr 3e-3 \
-      --lr-whole "$lrw" --"$shortcut"
-  done
-  lrs="1e-2 3e-3 1e-3 3e-4"; [ "$shortcut" = shortcut ] || lrs="3e-3 1e-3 3e-4"
-  for lr in $lrs; do
-    finetune "sup-1000-$shortcut-lr$lr" $few --lr "$lr" --"$shortcut"
-  done
-done
+if wanted labels-1000 || wanted steps-3000 || wanted seqclr-views; then
+  pretrain seqclr --method seqclr --max-steps 1000
+fi
 
-pretrain simsiam --method simsiam --max-steps 600
+if wanted labels-1000; then
+  few="--num-labels 1000 --max-steps 2000 --strength 0.5 --val-every 250"
+  for shortcut in shortcut no-shortcut; do
+    # each arm's learning rate is chosen on validation; the classic CRNN gets the shorter grids
+    # (neither arm left the plateau there)
+    lr_whole="1e-3 3e-3 1e-2 3e-2"; [ "$shortcut" = shortcut ] || lr_whole="1e-3"
+    for lrw in $lr_whole; do
+      finetune "seqclr-1000-$shortcut-lrw$lrw" $few --init seqclr --protocol two-stage --head-steps 200 --lr 3e-3 \
+        --lr-whole "$lrw" --"$shortcut"
+    done
+    lrs="1e-2 3e-3 1e-3 3e-4"; [ "$shortcut" = shortcut ] || lrs="3e-3 1e-3 3e-4"
+    for lr in $lrs; do
+      finetune "sup-1000-$shortcut-lr$lr" $few --lr "$lr" --"$shortcut"
+    done
+  done
+fi
+
+if wanted steps-3000; then  # DESIGN's trial (0.78 against 0.13) fine-tuned the classic CRNN 3,000 steps
+  long="--num-labels 1000 --max-steps 3000 --strength 0.5 --val-every 250"
+  for lrw in 1e-3 3e-3; do
+    finetune "seqclr-1000-no-shortcut-s3000-lrw$lrw" $long --no-shortcut --init seqclr --protocol two-stage \
+      --head-steps 200 --lr 3e-3 --lr-whole "$lrw"
+  done
+  for lr in 1e-2 3e-3 1e-3; do
+    finetune "sup-1000-no-shortcut-s3000-lr$lr" $long --no-shortcut --lr "$lr"
+  done
+  # with the shortcut: the two best learning rates of each arm at 2,000 steps
+  for lrw in 3e-3 1e-2; do
+    finetune "seqclr-1000-shortcut-s3000-lrw$lrw" $long --shortcut --init seqclr --protocol two-stage \
+      --head-steps 200 --lr 3e-3 --lr-whole "$lrw"
+  done
+  for lr in 1e-2 3e-3; do
+    finetune "sup-1000-shortcut-s3000-lr$lr" $long --shortcut --lr "$lr"
+  done
+fi
+
+if wanted seqclr-views; then  # the trial fine-tuned on its pretraining views; captcha views at 0.5 let it memorise
+  views="--num-labels 1000 --max-steps 3000 --augment seqclr --strength 1.0 --val-every 250 --no-shortcut"
+  finetune seqclr-1000-no-shortcut-s3000-seqclrviews-lrw1e-3 $views --init seqclr --protocol two-stage \
+    --head-steps 200 --lr 3e-3 --lr-whole 1e-3
+  for lr in 1e-2 3e-3 1e-3; do
+    finetune "sup-1000-no-shortcut-s3000-seqclrviews-lr$lr" $views --lr "$lr"
+  done
+fi
+
+if wanted simsiam; then
+  pretrain simsiam --method simsiam --max-steps 600
+fi
 
 python "$here/collect_accuracy.py" . --out "$here/results/$(date +%F)-cpu-accuracy.json"

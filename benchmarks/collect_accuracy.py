@@ -14,8 +14,25 @@ from pathlib import Path
 import torch
 from benchmarks_common import device_name
 
+from textssl.api import TextRecognizer
+from textssl.data.dataset import LmdbTextDataset, make_loader
+from textssl.eval.metrics import text_metrics
 
-def finetuned(run: Path) -> dict:
+
+def training_set_word_accuracy(run: Path, options: dict, work: Path) -> float:
+    """Word accuracy on the very labeled samples the run trained on: how far it memorised them."""
+    reader = TextRecognizer.load(run, device="cpu")
+    samples = LmdbTextDataset([str(work / p) for p in options["train"]], reader.spec, charset=reader.charset,
+                              labeled=True, num_labels=options["num_labels"], seed=options["seed"],
+                              max_frames=reader.model.frames(reader.spec))
+    predictions, targets = [], []
+    for images, labels in make_loader(samples, 256, shuffle=False):
+        predictions += [text for text, _ in reader.predict_batch(images)]
+        targets += labels
+    return text_metrics(predictions, targets)["word_accuracy"]
+
+
+def finetuned(run: Path, work: Path) -> dict:
     config = json.loads((run / "config.json").read_text())
     metrics = json.loads((run / "metrics.json").read_text())
     test = json.loads((run / "test.json").read_text())
@@ -24,8 +41,10 @@ def finetuned(run: Path) -> dict:
         "run": run.name, "init": Path(options["init"]).name if options["init"] else None,
         "protocol": options["protocol"], "labels": metrics["train_samples"],
         "shortcut": config["model"].get("shortcut", True),  # runs older than the option all had it
+        "augment": options["augment"], "strength": options["strength"],
         "steps": metrics["steps"], "lr": options["lr"], "lr_whole": options["lr_whole"],
         "stages": metrics["stages"], "val_word_accuracy": metrics["val_word_accuracy"],
+        "train_word_accuracy": training_set_word_accuracy(run, options, work),
         "test": {k: test[k] for k in ("word_accuracy", "one_minus_ned", "cer", "num_samples")},
         "train_seconds": round(metrics["train_seconds"], 1), "parameters": metrics["parameters"],
     }
@@ -49,6 +68,11 @@ def pretrained(run: Path) -> dict:
     }
 
 
+def setting(run: dict) -> tuple:
+    """What a fair comparison holds fixed besides the labels: recognizer, step budget and views."""
+    return run["shortcut"], run["steps"], run["augment"], run["strength"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("work", help="the WORKDIR of accuracy.sh")
@@ -56,18 +80,22 @@ def main() -> None:
     parser.add_argument("--note", action="append", default=[], help="a remark to keep with the figures (repeatable)")
     args = parser.parse_args()
     work = Path(args.work)
-    runs = {p.name: finetuned(p) for p in sorted(work.iterdir()) if (p / "test.json").is_file()}
-    comparison = {}
-    for shortcut in ("shortcut", "no-shortcut"):
-        baselines = [r for name, r in runs.items() if name.startswith(f"sup-1000-{shortcut}-")]
-        ssl_runs = [r for name, r in runs.items() if name.startswith(f"seqclr-1000-{shortcut}-")]
+    runs = {p.name: finetuned(p, work) for p in sorted(work.iterdir()) if (p / "test.json").is_file()}
+    comparison = {}  # per recognizer, step budget and views, each arm at its best learning rate on validation
+    for group in sorted({setting(r) for r in runs.values() if r["labels"] == 1000}, reverse=True):
+        cell = [r for r in runs.values() if r["labels"] == 1000 and setting(r) == group]
+        baselines = [r for r in cell if r["init"] is None]
+        ssl_runs = [r for r in cell if r["init"] is not None]
         if baselines and ssl_runs:
-            best = max(baselines, key=lambda r: r["val_word_accuracy"])  # each arm chosen on validation
+            best = max(baselines, key=lambda r: r["val_word_accuracy"])
             ssl = max(ssl_runs, key=lambda r: r["val_word_accuracy"])
-            comparison[shortcut] = {
+            shortcut, steps, augment, strength = group
+            comparison[f"{'shortcut' if shortcut else 'no-shortcut'}, {steps} steps, {augment} views x{strength}"] = {
                 "supervised_best_lr": best["lr"], "supervised_test_word_accuracy": best["test"]["word_accuracy"],
                 "seqclr_best_lr_whole": ssl["lr_whole"], "seqclr_test_word_accuracy": ssl["test"]["word_accuracy"],
                 "points": round(100 * (ssl["test"]["word_accuracy"] - best["test"]["word_accuracy"]), 1),
+                "supervised_train_word_accuracy": best["train_word_accuracy"],
+                "seqclr_train_word_accuracy": ssl["train_word_accuracy"],
             }
     result = {
         "date": datetime.date.today().isoformat(), "device": device_name(), "torch": torch.__version__,
