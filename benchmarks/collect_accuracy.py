@@ -15,8 +15,8 @@ import torch
 from benchmarks_common import device_name
 
 from textssl.api import TextRecognizer
-from textssl.data.dataset import LmdbTextDataset, make_loader
-from textssl.eval.metrics import text_metrics
+from textssl.data.dataset import LmdbTextDataset
+from textssl.eval.evaluate import evaluate_samples
 
 
 def training_set_word_accuracy(run: Path, options: dict, work: Path) -> float:
@@ -25,11 +25,7 @@ def training_set_word_accuracy(run: Path, options: dict, work: Path) -> float:
     samples = LmdbTextDataset([str(work / p) for p in options["train"]], reader.spec, charset=reader.charset,
                               labeled=True, num_labels=options["num_labels"], seed=options["seed"],
                               max_frames=reader.model.frames(reader.spec))
-    predictions, targets = [], []
-    for images, labels in make_loader(samples, 256, shuffle=False):
-        predictions += [text for text, _ in reader.predict_batch(images)]
-        targets += labels
-    return text_metrics(predictions, targets)["word_accuracy"]
+    return evaluate_samples(reader, samples, batch_size=256)["word_accuracy"]
 
 
 def finetuned(run: Path, work: Path) -> dict:

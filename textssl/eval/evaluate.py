@@ -19,6 +19,15 @@ def evaluate_run(run: str | Path, data: str | list[str], *, batch_size: int = 64
     """
     reader = TextRecognizer.load(run)
     dataset = LmdbTextDataset(data, reader.spec, charset=reader.charset, labeled=True)
+    metrics = evaluate_samples(reader, dataset, batch_size=batch_size, workers=workers)
+    if json_path:
+        write_json(Path(json_path), metrics)
+    return metrics
+
+
+def evaluate_samples(reader: TextRecognizer, dataset: LmdbTextDataset, *, batch_size: int = 64,
+                     workers: int = 2) -> dict:
+    """Metrics of ``reader`` on the labeled ``dataset`` (see evaluate_run)."""
     loader = make_loader(dataset, batch_size, shuffle=False, workers=workers)
     predictions, targets, seconds = [], [], 0.0
     for images, labels in loader:
@@ -29,6 +38,4 @@ def evaluate_run(run: str | Path, data: str | list[str], *, batch_size: int = 64
     metrics = text_metrics(predictions, targets)
     metrics["images_per_second"] = len(targets) / max(seconds, 1e-9)
     metrics["skipped_samples"] = sum(len(r) for r in dataset.readers) - len(targets)
-    if json_path:
-        write_json(Path(json_path), metrics)
     return metrics
