@@ -6,19 +6,21 @@
 #   learning rate on validation;
 #   the same comparison for the classic CRNN (--no-shortcut);
 #   both recognizers again at the 3,000 fine-tuning steps of DESIGN's 2-core trial, and the
-#   classic CRNN fine-tuned on the trial's views (seqclr pipeline, full strength);
+#   classic CRNN fine-tuned on the seqclr views at full strength;
+#   SeqCLR pretrained and both recognizers fine-tuned on the trial's own views (seqclr-light:
+#   no perspective, speckle or sharpening);
 #   SimSiam's collapse indicator over a pretraining run.
 # Every finished run is kept and skipped on a second call; the last step writes the JSON.
 #
 #   benchmarks/accuracy.sh [WORKDIR [PART...]]    (default: runs/accuracy, every part)
-#   PART: supervised-10k, labels-1000, steps-3000, seqclr-views, simsiam
+#   PART: supervised-10k, labels-1000, steps-3000, seqclr-views, light-views, simsiam
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 work=${1:-runs/accuracy}
 parts=${*:2}
-parts=${parts:-supervised-10k labels-1000 steps-3000 seqclr-views simsiam}
+parts=${parts:-supervised-10k labels-1000 steps-3000 seqclr-views light-views simsiam}
 for part in $parts; do
-  case $part in supervised-10k|labels-1000|steps-3000|seqclr-views|simsiam) ;; *) echo "unknown part '$part'" >&2; exit 2;; esac
+  case $part in supervised-10k|labels-1000|steps-3000|seqclr-views|light-views|simsiam) ;; *) echo "unknown part '$part'" >&2; exit 2;; esac
 done
 wanted() { [[ " $parts " == *" $1 "* ]]; }
 mkdir -p "$work" && cd "$work"
@@ -94,6 +96,25 @@ if wanted seqclr-views; then  # the trial fine-tuned on its pretraining views; c
   for lr in 1e-2 3e-3 1e-3; do
     finetune "sup-1000-no-shortcut-s3000-seqclrviews-lr$lr" $views --lr "$lr"
   done
+fi
+
+if wanted light-views; then  # the trial's views (loss 0.47 there; 2.6 with seqclr's speckle and perspective)
+  pretrain seqclr-light --method seqclr --max-steps 1000 --augment seqclr-light --strength 1.0
+  light="--num-labels 1000 --max-steps 3000 --augment seqclr-light --strength 1.0 --val-every 250"
+  finetune seqclr-light-1000-no-shortcut-full-lr1e-3 $light --no-shortcut --init seqclr-light --protocol full --lr 1e-3
+  finetune seqclr-light-1000-no-shortcut-lrw1e-3 $light --no-shortcut --init seqclr-light --protocol two-stage \
+    --head-steps 200 --lr 3e-3 --lr-whole 1e-3
+  for lr in 3e-3 1e-3; do
+    finetune "sup-1000-no-shortcut-light-lr$lr" $light --no-shortcut --lr "$lr"
+  done
+  finetune seqclr-light-1000-shortcut-lrw1e-2 $light --shortcut --init seqclr-light --protocol two-stage \
+    --head-steps 200 --lr 3e-3 --lr-whole 1e-2
+  finetune sup-1000-shortcut-light-lr1e-2 $light --shortcut --lr 1e-2
+  # the light-view encoder on the captcha views of steps-3000, against that part's supervised run
+  long="--num-labels 1000 --max-steps 3000 --strength 0.5 --val-every 250"
+  finetune seqclr-light-1000-shortcut-s3000-lrw1e-2 $long --shortcut --init seqclr-light --protocol two-stage \
+    --head-steps 200 --lr 3e-3 --lr-whole 1e-2
+  finetune sup-1000-shortcut-s3000-lr1e-2 $long --shortcut --lr 1e-2
 fi
 
 if wanted simsiam; then

@@ -88,7 +88,9 @@ def main() -> None:
             shortcut, steps, augment, strength = group
             comparison[f"{'shortcut' if shortcut else 'no-shortcut'}, {steps} steps, {augment} views x{strength}"] = {
                 "supervised_best_lr": best["lr"], "supervised_test_word_accuracy": best["test"]["word_accuracy"],
-                "seqclr_best_lr_whole": ssl["lr_whole"], "seqclr_test_word_accuracy": ssl["test"]["word_accuracy"],
+                "seqclr_init": ssl["init"], "seqclr_protocol": ssl["protocol"], "seqclr_best_lr": ssl["lr"],
+                "seqclr_best_lr_whole": ssl["lr_whole"] if ssl["protocol"] == "two-stage" else None,
+                "seqclr_test_word_accuracy": ssl["test"]["word_accuracy"],
                 "points": round(100 * (ssl["test"]["word_accuracy"] - best["test"]["word_accuracy"]), 1),
                 "supervised_train_word_accuracy": best["train_word_accuracy"],
                 "seqclr_train_word_accuracy": ssl["train_word_accuracy"],

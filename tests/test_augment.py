@@ -6,6 +6,7 @@ from textssl.augment.views import (
     PIPELINES,
     RandomColour,
     RandomFilter,
+    RandomPhotometric,
     RandomSpeckle,
     RandomWarp,
     build_view_augment,
@@ -31,7 +32,7 @@ def test_shape_dtype_range(name, c, strength):
         assert v.min() >= 0 and v.max() <= 1
 
 
-@pytest.mark.parametrize("name", ["captcha", "seqclr"])
+@pytest.mark.parametrize("name", ["captcha", "seqclr", "seqclr-light"])
 def test_views_differ(name):
     a, b = make_views(_images(1), build_view_augment(name))
     assert (a - b).abs().mean() > 1e-3
@@ -72,7 +73,7 @@ def test_colour_grayscale_and_channel_count():
     assert torch.equal(RandomColour(saturation=0.5, shuffle_p=1.0, gray_p=1.0)(single), single)
 
 
-@pytest.mark.parametrize("name", ["captcha", "seqclr"])
+@pytest.mark.parametrize("name", ["captcha", "seqclr", "seqclr-light"])
 @pytest.mark.parametrize("c", [1, 3])
 def test_no_horizontal_flip(name, c):
     # left bright, right dark: every view of every sample must stay brighter on the left
@@ -82,6 +83,17 @@ def test_no_horizontal_flip(name, c):
     for v in make_views(x, build_view_augment(name, 1.0), num_views=2):
         left, right = v[..., :40].mean(dim=(1, 2, 3)), v[..., -40:].mean(dim=(1, 2, 3))
         assert (left > right + 0.1).all()
+
+
+def test_seqclr_light_is_seqclr_without_perspective_speckle_and_sharpening():
+    light, full = build_view_augment("seqclr-light", 1.0).steps, build_view_augment("seqclr", 1.0).steps
+    assert [type(s) for s in light] == [RandomWarp, RandomFilter, RandomPhotometric]
+    assert [type(s) for s in full] == [RandomWarp, RandomSpeckle, RandomFilter, RandomPhotometric]
+    assert light[0].perspective_p * light[0].distortion == 0 and light[1].sharpness == 0
+    assert (light[0].degrees, light[0].shear, light[0].crop_area) == (full[0].degrees, full[0].shear, full[0].crop_area)
+    assert light[1].blur_sigma == full[2].blur_sigma
+    photometric = lambda p: (p.contrast, p.brightness, p.noise_std, p.noise_p)  # noqa: E731
+    assert photometric(light[2]) == photometric(full[3])
 
 
 def test_errors():

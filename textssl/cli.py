@@ -14,7 +14,9 @@ COMMON_HELP = {
     "epochs": "training budget in epochs", "max_steps": "training budget in optimizer steps (overrides --epochs)",
     "batch_size": "images per batch", "optimizer": "adamw or sgd", "lr": "peak learning rate",
     "weight_decay": "weight decay", "warmup": "fraction of the steps with linear warm-up (then cosine decay)",
-    "augment": "view pipeline: captcha, seqclr or none", "strength": "augmentation strength, 0 to 2",
+    "augment": "view pipeline: captcha, seqclr, seqclr-light (seqclr without perspective, speckle or sharpening)"
+               " or none",
+    "strength": "augmentation strength, 0 to 2",
     "model": "model size: small or large",
     "shortcut": "linear shortcut around the BiLSTM (--no-shortcut: the classic CRNN)",
     "height": "image height", "width": "image width (padded)",
@@ -65,7 +67,8 @@ def _data_parser(sub) -> None:
     pre = data.add_parser("preview", help="write a PNG grid of samples and their augmented views")
     pre.add_argument("lmdb", help="LMDB to sample from")
     pre.add_argument("--out", required=True, help="PNG file to write")
-    pre.add_argument("--augment", default="seqclr", help="view pipeline: captcha, seqclr or none (default: seqclr)")
+    pre.add_argument("--augment", default="seqclr",
+                     help="view pipeline: captcha, seqclr, seqclr-light or none (default: seqclr)")
     pre.add_argument("--strength", type=float, default=1.0, help="augmentation strength (default: 1.0)")
     pre.add_argument("--count", type=int, default=8, help="samples (default: 8)")
 

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from textssl.errors import UserError
 
-PIPELINES = ("captcha", "seqclr", "none")
+PIPELINES = ("captcha", "seqclr", "seqclr-light", "none")
 
 
 def _uniform(lo: float, hi: float, n: int, like: Tensor) -> Tensor:
@@ -308,7 +308,9 @@ def _captcha(s: float) -> list:
     ]
 
 
-def _seqclr(s: float) -> list:
+def _seqclr(s: float, light: bool = False) -> list:
+    """light: DESIGN's 2-core trial's views, no perspective, speckle or sharpening."""
+    extras = 0.0 if light else s
     return [
         RandomWarp(
             crop_area=(1 - 0.15 * s, 1.0),
@@ -317,11 +319,11 @@ def _seqclr(s: float) -> list:
             translate=(0.04 * s, 0.08 * s),
             scale=(1 - 0.1 * s, 1 + 0.05 * s),
             shear=8 * s,
-            distortion=0.1 * s,
+            distortion=0.1 * extras,
             perspective_p=0.5,
         ),
-        RandomSpeckle(count=round(30 * s), p=0.8),
-        RandomFilter(blur_sigma=(0.1 * s, 1.5 * s), blur_p=0.5, sharpness=1.0 * s, sharpen_p=0.5),
+        RandomSpeckle(count=round(30 * extras), p=0.8),
+        RandomFilter(blur_sigma=(0.1 * s, 1.5 * s), blur_p=0.5, sharpness=1.0 * extras, sharpen_p=0.5),
         RandomPhotometric(contrast=0.5 * s, brightness=0.4 * s, noise_std=0.05 * s, noise_p=0.5),
     ]
 
@@ -335,7 +337,8 @@ def build_view_augment(name: str, strength: float = 1.0) -> nn.Module:
         raise UserError(f"unknown augmentation pipeline '{name}': use {', '.join(PIPELINES)}")
     if not 0 <= strength <= 2:
         raise UserError(f"augmentation strength must be in [0, 2], got {strength}")
-    steps = {"captcha": _captcha, "seqclr": _seqclr, "none": lambda s: []}[name](float(strength))
+    steps = {"captcha": _captcha, "seqclr": _seqclr, "seqclr-light": lambda s: _seqclr(s, light=True),
+             "none": lambda s: []}[name](float(strength))
     return ViewAugment(steps)
 
 
