@@ -67,8 +67,7 @@ def _data_parser(sub) -> None:
     pre = data.add_parser("preview", help="write a PNG grid of samples and their augmented views")
     pre.add_argument("lmdb", help="LMDB to sample from")
     pre.add_argument("--out", required=True, help="PNG file to write")
-    pre.add_argument("--augment", default="seqclr",
-                     help="view pipeline: captcha, seqclr, seqclr-light or none (default: seqclr)")
+    pre.add_argument("--augment", default="seqclr", help=f"{COMMON_HELP['augment']} (default: seqclr)")
     pre.add_argument("--strength", type=float, default=1.0, help="augmentation strength (default: 1.0)")
     pre.add_argument("--count", type=int, default=8, help="samples (default: 8)")
 
