@@ -14,6 +14,7 @@
 #
 #   benchmarks/accuracy.sh [WORKDIR [PART...]]    (default: runs/accuracy, every part)
 #   PART: supervised-10k, labels-1000, steps-3000, seqclr-views, light-views, simsiam
+#   WIDTH=100 benchmarks/accuracy.sh ...: captchas, and the models' input, 100 pixels wide (DESIGN's trial)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 work=${1:-runs/accuracy}
@@ -23,9 +24,10 @@ for part in $parts; do
   case $part in supervised-10k|labels-1000|steps-3000|seqclr-views|light-views|simsiam) ;; *) echo "unknown part '$part'" >&2; exit 2;; esac
 done
 wanted() { [[ " $parts " == *" $1 "* ]]; }
+width=${WIDTH:+--width $WIDTH}
 mkdir -p "$work" && cd "$work"
 
-data() { [ -d "$1" ] || textssl data captcha "$1" --count "$2" --seed "$3" ${4:-} > /dev/null; }
+data() { [ -d "$1" ] || textssl data captcha "$1" --count "$2" --seed "$3" ${4:-} $width > /dev/null; }
 data test2k 2000 3 --labeled
 data val1k 1000 2 --labeled
 data lab10k 10000 1 --labeled
@@ -35,14 +37,14 @@ finetune() {  # OUT [options...]: fine-tune, then evaluate on the test set
   local out=$1; shift
   [ -f "$out/test.json" ] && return
   rm -rf "$out"
-  textssl finetune --train lab10k --val val1k --out "$out" --batch-size 64 --no-progress "$@" > "$out.log" 2>&1
+  textssl finetune --train lab10k --val val1k --out "$out" --batch-size 64 --no-progress $width "$@" > "$out.log" 2>&1
   textssl evaluate "$out" --data test2k --json "$out/test.json" > /dev/null
 }
 pretrain() {  # OUT [options...]
   local out=$1; shift
   [ -f "$out/metrics.json" ] && return
   rm -rf "$out"
-  textssl pretrain --data unl50k --out "$out" --batch-size 128 --no-progress "$@" > "$out.log" 2>&1
+  textssl pretrain --data unl50k --out "$out" --batch-size 128 --no-progress $width "$@" > "$out.log" 2>&1
 }
 
 if wanted supervised-10k; then

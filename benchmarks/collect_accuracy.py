@@ -35,6 +35,7 @@ def finetuned(run: Path, work: Path) -> dict:
     options = config["finetune"]
     return {
         "run": run.name, "init": Path(options["init"]).name if options["init"] else None,
+        "image": f"{config['image']['width']}x{config['image']['height']}",
         "protocol": options["protocol"], "labels": metrics["train_samples"],
         "shortcut": config["model"].get("shortcut", True),  # runs older than the option all had it
         "augment": options["augment"], "strength": options["strength"],
@@ -95,9 +96,10 @@ def main() -> None:
                 "supervised_train_word_accuracy": best["train_word_accuracy"],
                 "seqclr_train_word_accuracy": ssl["train_word_accuracy"],
             }
+    sizes = ", ".join(sorted({r["image"] for r in runs.values()}))
     result = {
         "date": datetime.date.today().isoformat(), "device": device_name(), "torch": torch.__version__,
-        "data": "python-captcha, digits + uppercase, 4-5 characters, grey 128x32; unlabeled 50k (seed 4), "
+        "data": f"python-captcha, digits + uppercase, 4-5 characters, grey {sizes}; unlabeled 50k (seed 4), "
                 "labeled 10k (seed 1), validation 1k (seed 2), test 2k (seed 3)",
         "notes": args.note,
         "seqclr_vs_supervised_1000_labels": comparison,
