@@ -10,7 +10,8 @@
 #   SeqCLR pretrained and both recognizers fine-tuned on the trial's own views (seqclr-light:
 #   no perspective, speckle or sharpening);
 #   SimSiam's collapse indicator over a pretraining run.
-# Every finished run is kept and skipped on a second call; the last step writes the JSON.
+# Every finished run is kept and skipped on a second call; the last step writes the JSON
+# (DATE-cpu-accuracy[-PART...][-widthW].json).
 #
 #   benchmarks/accuracy.sh [WORKDIR [PART...]]    (default: runs/accuracy, every part)
 #   PART: supervised-10k, labels-1000, steps-3000, seqclr-views, light-views, simsiam
@@ -123,4 +124,6 @@ if wanted simsiam; then
   pretrain simsiam --method simsiam --max-steps 600
 fi
 
-python "$here/collect_accuracy.py" . --out "$here/results/$(date +%F)-cpu-accuracy.json"
+# a partial call gets its own file, so that it cannot overwrite the day's full one
+suffix=$(echo ${*:2} ${WIDTH:+width$WIDTH} | tr ' ' -)
+python "$here/collect_accuracy.py" . --out "$here/results/$(date +%F)-cpu-accuracy${suffix:+-$suffix}.json"

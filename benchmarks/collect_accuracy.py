@@ -78,16 +78,18 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.work)
     runs = {p.name: finetuned(p, work) for p in sorted(work.iterdir()) if (p / "test.json").is_file()}
-    comparison = {}  # per recognizer, step budget and views, each arm at its best learning rate on validation
+    comparison = {}  # per recognizer, step budget, views and encoder; each arm at its best lr on validation
     for group in sorted({setting(r) for r in runs.values() if r["labels"] == 1000}, reverse=True):
         cell = [r for r in runs.values() if r["labels"] == 1000 and setting(r) == group]
         baselines = [r for r in cell if r["init"] is None]
-        ssl_runs = [r for r in cell if r["init"] is not None]
-        if baselines and ssl_runs:
-            best = max(baselines, key=lambda r: r["val_word_accuracy"])
-            ssl = max(ssl_runs, key=lambda r: r["val_word_accuracy"])
-            shortcut, steps, augment, strength = group
-            comparison[f"{'shortcut' if shortcut else 'no-shortcut'}, {steps} steps, {augment} views x{strength}"] = {
+        if not baselines:
+            continue
+        best = max(baselines, key=lambda r: r["val_word_accuracy"])
+        shortcut, steps, augment, strength = group
+        for init in sorted({r["init"] for r in cell if r["init"] is not None}):
+            ssl = max((r for r in cell if r["init"] == init), key=lambda r: r["val_word_accuracy"])
+            name = f"{'shortcut' if shortcut else 'no-shortcut'}, {steps} steps, {augment} views x{strength}, {init}"
+            comparison[name] = {
                 "supervised_best_lr": best["lr"], "supervised_test_word_accuracy": best["test"]["word_accuracy"],
                 "seqclr_init": ssl["init"], "seqclr_protocol": ssl["protocol"], "seqclr_best_lr": ssl["lr"],
                 "seqclr_best_lr_whole": ssl["lr_whole"] if ssl["protocol"] == "two-stage" else None,
