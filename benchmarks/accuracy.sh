@@ -9,20 +9,22 @@
 #   classic CRNN fine-tuned on the seqclr views at full strength;
 #   SeqCLR pretrained and both recognizers fine-tuned on the trial's own views (seqclr-light:
 #   no perspective, speckle or sharpening);
+#   SeqCLR against supervised at shorter fine-tuning budgets (250 / 500 / 1,000 steps), where the
+#   supervised arm may not yet have left CTC's all-blank plateau;
 #   SimSiam's collapse indicator over a pretraining run.
 # Every finished run is kept and skipped on a second call; the last step writes the JSON
 # (DATE-cpu-accuracy[-PART...][-widthW].json).
 #
 #   benchmarks/accuracy.sh [WORKDIR [PART...]]    (default: runs/accuracy, every part)
-#   PART: supervised-10k, labels-1000, steps-3000, seqclr-views, light-views, simsiam
+#   PART: supervised-10k, labels-1000, steps-3000, seqclr-views, light-views, budgets, simsiam
 #   WIDTH=100 benchmarks/accuracy.sh ...: captchas, and the models' input, 100 pixels wide (DESIGN's trial)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 work=${1:-runs/accuracy}
 parts=${*:2}
-parts=${parts:-supervised-10k labels-1000 steps-3000 seqclr-views light-views simsiam}
+parts=${parts:-supervised-10k labels-1000 steps-3000 seqclr-views light-views budgets simsiam}
 for part in $parts; do
-  case $part in supervised-10k|labels-1000|steps-3000|seqclr-views|light-views|simsiam) ;; *) echo "unknown part '$part'" >&2; exit 2;; esac
+  case $part in supervised-10k|labels-1000|steps-3000|seqclr-views|light-views|budgets|simsiam) ;; *) echo "unknown part '$part'" >&2; exit 2;; esac
 done
 wanted() { [[ " $parts " == *" $1 "* ]]; }
 width=${WIDTH:+--width $WIDTH}
@@ -52,7 +54,7 @@ if wanted supervised-10k; then
   finetune sup-10k --epochs 20 --lr 3e-3 --strength 0.5 --val-every 500
 fi
 
-if wanted labels-1000 || wanted steps-3000 || wanted seqclr-views; then
+if wanted labels-1000 || wanted steps-3000 || wanted seqclr-views || wanted budgets; then
   pretrain seqclr --method seqclr --max-steps 1000
 fi
 
@@ -118,6 +120,16 @@ if wanted light-views; then  # the trial's views (loss 0.47 there; 2.6 with seqc
   finetune seqclr-light-1000-shortcut-s3000-lrw1e-2 $long --shortcut --init seqclr-light --protocol two-stage \
     --head-steps 200 --lr 3e-3 --lr-whole 1e-2
   finetune sup-1000-shortcut-s3000-lr1e-2 $long --shortcut --lr 1e-2
+fi
+
+if wanted budgets; then  # the same grid for both arms; the head stage is a fifth of the budget
+  for steps in 250 500 1000; do
+    short="--num-labels 1000 --max-steps $steps --strength 0.5 --shortcut"
+    for lr in 3e-3 1e-2 3e-2; do
+      finetune "seqclr-1000-shortcut-s$steps-lrw$lr" $short --init seqclr --protocol two-stage --lr 3e-3 --lr-whole "$lr"
+      finetune "sup-1000-shortcut-s$steps-lr$lr" $short --lr "$lr"
+    done
+  done
 fi
 
 if wanted simsiam; then
