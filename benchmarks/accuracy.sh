@@ -11,20 +11,21 @@
 #   no perspective, speckle or sharpening);
 #   SeqCLR against supervised at shorter fine-tuning budgets (250 / 500 / 1,000 steps), where the
 #   supervised arm may not yet have left CTC's all-blank plateau;
+#   SeqCLR's variants (instance mapping, features, views) at the demo's scale, on 250 labels;
 #   SimSiam's collapse indicator over a pretraining run.
 # Every finished run is kept and skipped on a second call; the last step writes the JSON
 # (DATE-cpu-accuracy[-PART...][-widthW].json).
 #
 #   benchmarks/accuracy.sh [WORKDIR [PART...]]    (default: runs/accuracy, every part)
-#   PART: supervised-10k, labels-1000, steps-3000, seqclr-views, light-views, budgets, simsiam
+#   PART: supervised-10k, labels-1000, steps-3000, seqclr-views, light-views, budgets, variants, simsiam
 #   WIDTH=100 benchmarks/accuracy.sh ...: captchas, and the models' input, 100 pixels wide (DESIGN's trial)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 work=${1:-runs/accuracy}
 parts=${*:2}
-parts=${parts:-supervised-10k labels-1000 steps-3000 seqclr-views light-views budgets simsiam}
+parts=${parts:-supervised-10k labels-1000 steps-3000 seqclr-views light-views budgets variants simsiam}
 for part in $parts; do
-  case $part in supervised-10k|labels-1000|steps-3000|seqclr-views|light-views|budgets|simsiam) ;; *) echo "unknown part '$part'" >&2; exit 2;; esac
+  case $part in supervised-10k|labels-1000|steps-3000|seqclr-views|light-views|budgets|variants|simsiam) ;; *) echo "unknown part '$part'" >&2; exit 2;; esac
 done
 wanted() { [[ " $parts " == *" $1 "* ]]; }
 width=${WIDTH:+--width $WIDTH}
@@ -129,6 +130,22 @@ if wanted budgets; then  # the same grid for both arms; the head stage is a fift
       finetune "seqclr-1000-shortcut-s$steps-lrw$lr" $short --init seqclr --protocol two-stage --lr 3e-3 --lr-whole "$lr"
       finetune "sup-1000-shortcut-s$steps-lr$lr" $short --lr "$lr"
     done
+  done
+fi
+
+if wanted variants; then  # SeqCLR's choices at the demo's scale: 400 pretraining steps, 250 labels, 350 steps
+  pretrain v-window5 --method seqclr --max-steps 400
+  pretrain v-window10 --method seqclr --max-steps 400 --windows 10
+  pretrain v-frame --method seqclr --max-steps 400 --mapping frame
+  pretrain v-all --method seqclr --max-steps 400 --mapping all
+  pretrain v-contextual --method seqclr --max-steps 400 --features contextual
+  pretrain v-captcha-views --method seqclr --max-steps 400 --augment captcha
+  demo="--num-labels 250 --max-steps 350 --strength 0.5 --val-every 70 --shortcut"
+  for encoder in v-window5 v-window10 v-frame v-all v-contextual v-captcha-views; do
+    finetune "$encoder-250" $demo --init "$encoder" --protocol two-stage --head-steps 70 --lr 3e-3 --lr-whole 3e-3
+  done
+  for lr in 3e-3 1e-2; do
+    finetune "sup-250-lr$lr" $demo --lr "$lr"
   done
 fi
 
