@@ -144,6 +144,10 @@ if wanted variants; then  # SeqCLR's choices at the demo's scale: 400 pretrainin
   for encoder in v-window5 v-window10 v-frame v-all v-contextual v-captcha-views; do
     finetune "$encoder-250" $demo --init "$encoder" --protocol two-stage --head-steps 70 --lr 3e-3 --lr-whole 3e-3
   done
+  # contextual features read nothing after the two-stage head stage; the full protocol, against the default's
+  for encoder in v-contextual v-window5; do
+    finetune "$encoder-250-full" $demo --init "$encoder" --protocol full --lr 3e-3
+  done
   for lr in 3e-3 1e-2; do
     finetune "sup-250-lr$lr" $demo --lr "$lr"
   done
