@@ -11,7 +11,7 @@ from textssl.data.lmdb_io import LmdbReader
 from textssl.models.crnn import Recognizer, model_config
 
 
-def test_pretrain_finetune_evaluate_predict(tiny_data, tmp_path, capsys):
+def test_pretrain_finetune_evaluate_predict(tiny_data, tmp_path, capsys, caplog):
     pre, run = tmp_path / "pre", tmp_path / "run"
     assert main(["pretrain", "--method", "seqclr", "--data", tiny_data["unlabeled"], "--out", str(pre),
                  "--max-steps", "3", "--batch-size", "32", "--no-progress"]) == 0
@@ -20,6 +20,8 @@ def test_pretrain_finetune_evaluate_predict(tiny_data, tmp_path, capsys):
                  "--init", str(pre), "--protocol", "two-stage", "--max-steps", "6", "--head-steps", "2",
                  "--batch-size", "32", "--no-progress"]) == 0
     assert {"config.json", "charset.txt", "model.safetensors", "metrics.json"} <= {p.name for p in run.iterdir()}
+    assert json.loads((run / "metrics.json").read_text())["val_word_accuracy"] == 0.0  # 6 steps read nothing
+    assert f"{run}: reads none of the validation set" in caplog.text and "--protocol full" in caplog.text
     stages = json.loads((run / "metrics.json").read_text())["stages"]
     assert [(s["name"], s["steps"], s["frozen"]) for s in stages] == [("head", 2, ["encoder"]), ("whole", 4, [])]
     assert stages[1]["lr"] == 3e-5  # the whole network at the lower --lr-whole

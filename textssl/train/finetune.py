@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from textssl.train.run_dir import (
 from textssl.train.trainer import BestWeights, make_trainer
 
 PROTOCOLS = ("full", "frozen", "two-stage")
+log = logging.getLogger("textssl")
 
 
 @dataclass(kw_only=True)
@@ -129,4 +131,7 @@ def finetune(cfg: FinetuneConfig) -> dict:
                "train_samples": len(train_set), "parameters": sum(p.numel() for p in model.parameters()),
                "stages": [{"name": n, "steps": s, "lr": lr, "frozen": list(f)} for n, s, lr, f in plan]}
     write_json(out / METRICS, metrics)
+    if best.best == 0.0:
+        alternatives = "more --max-steps or another --lr" + (", or --protocol full" if cfg.protocol != "full" else "")
+        log.warning("%s: reads none of the validation set, as on CTC's all-blank plateau; try %s", out, alternatives)
     return metrics
