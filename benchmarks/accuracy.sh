@@ -140,8 +140,10 @@ if wanted variants; then  # SeqCLR's choices at the demo's scale: 400 pretrainin
   pretrain v-all --method seqclr --max-steps 400 --mapping all
   pretrain v-contextual --method seqclr --max-steps 400 --features contextual
   pretrain v-captcha-views --method seqclr --max-steps 400 --augment captcha
+  pretrain v-steps1000 --method seqclr --max-steps 1000  # and the default at 2.5 and 7.5 times the steps
+  pretrain v-steps3000 --method seqclr --max-steps 3000
   demo="--num-labels 250 --max-steps 350 --strength 0.5 --val-every 70 --shortcut"
-  for encoder in v-window5 v-window10 v-frame v-all v-contextual v-captcha-views; do
+  for encoder in v-window5 v-window10 v-frame v-all v-contextual v-captcha-views v-steps1000 v-steps3000; do
     finetune "$encoder-250" $demo --init "$encoder" --protocol two-stage --head-steps 70 --lr 3e-3 --lr-whole 3e-3
   done
   # contextual features read nothing after the two-stage head stage; the full protocol, against the default's
