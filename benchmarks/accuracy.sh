@@ -11,7 +11,8 @@
 #   no perspective, speckle or sharpening);
 #   SeqCLR against supervised at shorter fine-tuning budgets (250 / 500 / 1,000 steps), where the
 #   supervised arm may not yet have left CTC's all-blank plateau;
-#   SeqCLR's variants (instance mapping, features, views) at the demo's scale, on 250 labels;
+#   SeqCLR's variants (instance mapping, features, views, protocol, pretraining length) at the demo's
+#   scale, on 250 labels;
 #   SimSiam's collapse indicator over a pretraining run.
 # Every finished run is kept and skipped on a second call; the last step writes the JSON
 # (DATE-cpu-accuracy[-PART...][-widthW].json).
