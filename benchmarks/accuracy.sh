@@ -23,10 +23,11 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 work=${1:-runs/accuracy}
+all_parts="supervised-10k labels-1000 steps-3000 seqclr-views light-views budgets variants simsiam"
 parts=${*:2}
-parts=${parts:-supervised-10k labels-1000 steps-3000 seqclr-views light-views budgets variants simsiam}
+parts=${parts:-$all_parts}
 for part in $parts; do
-  case $part in supervised-10k|labels-1000|steps-3000|seqclr-views|light-views|budgets|variants|simsiam) ;; *) echo "unknown part '$part'" >&2; exit 2;; esac
+  [[ " $all_parts " == *" $part "* ]] || { echo "unknown part '$part'" >&2; exit 2; }
 done
 wanted() { [[ " $parts " == *" $1 "* ]]; }
 width=${WIDTH:+--width $WIDTH}
