@@ -11,8 +11,8 @@
 #   no perspective, speckle or sharpening);
 #   SeqCLR against supervised at shorter fine-tuning budgets (250 / 500 / 1,000 steps), where the
 #   supervised arm may not yet have left CTC's all-blank plateau;
-#   SeqCLR's variants (instance mapping, features, views, protocol, pretraining length) at the demo's
-#   scale, on 250 labels;
+#   SeqCLR's variants (instance mapping, features, views, protocol, pretraining length, fine-tuning
+#   length and view strength) at the demo's scale, on 250 labels;
 #   SimSiam's collapse indicator over a pretraining run.
 # Every finished run is kept and skipped on a second call; the last step writes the JSON
 # (DATE-cpu-accuracy[-PART...][-widthW].json).
@@ -154,6 +154,16 @@ if wanted variants; then  # SeqCLR's choices at the demo's scale: 400 pretrainin
   done
   for lr in 3e-3 1e-2; do
     finetune "sup-250-lr$lr" $demo --lr "$lr"
+  done
+  # the longest-pretrained encoder fine-tuned longer and on stronger views, each against its own baseline
+  for budget in 350:1.0 1000:0.5 1000:1.0; do
+    steps=${budget%:*} strength=${budget#*:}
+    more="--num-labels 250 --max-steps $steps --strength $strength --val-every 70 --shortcut"
+    finetune "v-steps3000-250-s$steps-x$strength" $more --init v-steps3000 --protocol two-stage --head-steps 70 \
+      --lr 3e-3 --lr-whole 3e-3
+    for lr in 3e-3 1e-2; do
+      finetune "sup-250-s$steps-x$strength-lr$lr" $more --lr "$lr"
+    done
   done
 fi
 
