@@ -40,7 +40,9 @@ def test_study_runs_and_resumes(tmp_path, monkeypatch, capsys):
     for row in rows:
         assert {"word_accuracy", "one_minus_ned", "cer", "finetune_seconds"} <= set(row)
     assert (out / "accuracy.png").stat().st_size > 0
-    assert "0.9081" in (out / "results.md").read_text()
+    report = (out / "results.md").read_text()
+    assert "0.9081" in report
+    assert "Supervised learning rate, the best on validation of 0.001, 0.003: 32 labels:" in report
 
     calls.clear()
     study.run_study(PRESET, out, progress=False)

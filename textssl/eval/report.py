@@ -67,6 +67,11 @@ def markdown_table(preset: dict, rows: list[dict], notes: list[str] = ()) -> str
     if ratios:
         lines += ["", "Word error of the best SSL method / supervised word error: "
                   + ", ".join(f"{n} labels: {v:.2f}x" for n, v in ratios.items())]
+    chosen = [r for r in rows if r.get("lrs_tried")]
+    if chosen:
+        tried = ", ".join(f"{lr:g}" for lr in chosen[0]["lrs_tried"])
+        lines += ["", f"Supervised learning rate, the best on validation of {tried}: "
+                  + ", ".join(f"{r['labels']} labels: {r['lr']:g}" for r in chosen)]
     lines += ["", *notes] if notes else []
     reference = preset.get("reference", [])
     if reference:
