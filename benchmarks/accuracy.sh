@@ -12,7 +12,7 @@
 #   SeqCLR against supervised at shorter fine-tuning budgets (250 / 500 / 1,000 steps), where the
 #   supervised arm may not yet have left CTC's all-blank plateau;
 #   SeqCLR's variants (instance mapping, features, views, protocol, pretraining length, fine-tuning
-#   length and view strength) at the demo's scale, on 250 labels;
+#   length and view strength) and SimCLR and SimSiam at the demo's scale, on 250 labels;
 #   SimSiam's collapse indicator over a pretraining run.
 # Every finished run is kept and skipped on a second call; the last step writes the JSON
 # (DATE-cpu-accuracy[-PART...][-widthW].json).
@@ -144,12 +144,15 @@ if wanted variants; then  # SeqCLR's choices at the demo's scale: 400 pretrainin
   pretrain v-captcha-views --method seqclr --max-steps 400 --augment captcha
   pretrain v-steps1000 --method seqclr --max-steps 1000  # and the default at 2.5 and 7.5 times the steps
   pretrain v-steps3000 --method seqclr --max-steps 3000
+  pretrain v-simclr --method simclr --max-steps 400 --augment captcha  # the seed case's image-level methods
+  pretrain v-simsiam --method simsiam --max-steps 400 --augment captcha
   demo="--num-labels 250 --max-steps 350 --strength 0.5 --val-every 70 --shortcut"
-  for encoder in v-window5 v-window10 v-frame v-all v-contextual v-captcha-views v-steps1000 v-steps3000; do
+  for encoder in v-window5 v-window10 v-frame v-all v-contextual v-captcha-views v-steps1000 v-steps3000 \
+                 v-simclr v-simsiam; do
     finetune "$encoder-250" $demo --init "$encoder" --protocol two-stage --head-steps 70 --lr 3e-3 --lr-whole 3e-3
   done
-  # contextual features read nothing after the two-stage head stage; the full protocol, against the default's
-  for encoder in v-contextual v-window5; do
+  # the full protocol: for contextual features (they read nothing after the head stage), the default and SimSiam
+  for encoder in v-contextual v-window5 v-simsiam; do
     finetune "$encoder-250-full" $demo --init "$encoder" --protocol full --lr 3e-3
   done
   for lr in 3e-3 1e-2; do

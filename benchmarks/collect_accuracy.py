@@ -96,12 +96,12 @@ def main() -> None:
                 "supervised_lrs_tied_on_val": [r["lr"] for r in baselines
                                                if r["val_word_accuracy"] == best["val_word_accuracy"]],
                 "supervised_test_word_accuracy": best["test"]["word_accuracy"],
-                "seqclr_init": ssl["init"], "seqclr_protocol": ssl["protocol"], "seqclr_best_lr": ssl["lr"],
-                "seqclr_best_lr_whole": ssl["lr_whole"] if ssl["protocol"] == "two-stage" else None,
-                "seqclr_test_word_accuracy": ssl["test"]["word_accuracy"],
+                "ssl_init": ssl["init"], "ssl_protocol": ssl["protocol"], "ssl_best_lr": ssl["lr"],
+                "ssl_best_lr_whole": ssl["lr_whole"] if ssl["protocol"] == "two-stage" else None,
+                "ssl_test_word_accuracy": ssl["test"]["word_accuracy"],
                 "points": round(100 * (ssl["test"]["word_accuracy"] - best["test"]["word_accuracy"]), 1),
                 "supervised_train_word_accuracy": best["train_word_accuracy"],
-                "seqclr_train_word_accuracy": ssl["train_word_accuracy"],
+                "ssl_train_word_accuracy": ssl["train_word_accuracy"],
             }
     sizes = ", ".join(sorted({r["image"] for r in runs.values()}))
     result = {
@@ -109,13 +109,13 @@ def main() -> None:
         "data": f"python-captcha, digits + uppercase, 4-5 characters, grey {sizes}; unlabeled 50k (seed 4), "
                 "labeled 10k (seed 1), validation 1k (seed 2), test 2k (seed 3)",
         "notes": args.note,
-        "seqclr_vs_supervised": comparison,
+        "ssl_vs_supervised": comparison,
         "finetune_runs": list(runs.values()),
         "pretrain_runs": [pretrained(p) for p in sorted(work.iterdir()) if (p / "encoder.safetensors").is_file()],
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result["seqclr_vs_supervised"], indent=2))
+    print(json.dumps(result["ssl_vs_supervised"], indent=2))
 
 
 if __name__ == "__main__":
