@@ -146,9 +146,11 @@ if wanted variants; then  # SeqCLR's choices at the demo's scale: 400 pretrainin
   pretrain v-steps3000 --method seqclr --max-steps 3000
   pretrain v-simclr --method simclr --max-steps 400 --augment captcha  # the seed case's image-level methods
   pretrain v-simsiam --method simsiam --max-steps 400 --augment captcha
+  pretrain v-simsiam-seqclr-views --method simsiam --max-steps 400  # SimSiam's mapping, not its views, at fault?
+  pretrain v-simsiam-window --method simsiam --max-steps 400 --augment captcha --mapping window
   demo="--num-labels 250 --max-steps 350 --strength 0.5 --val-every 70 --shortcut"
   for encoder in v-window5 v-window10 v-frame v-all v-contextual v-captcha-views v-steps1000 v-steps3000 \
-                 v-simclr v-simsiam; do
+                 v-simclr v-simsiam v-simsiam-seqclr-views v-simsiam-window; do
     finetune "$encoder-250" $demo --init "$encoder" --protocol two-stage --head-steps 70 --lr 3e-3 --lr-whole 3e-3
   done
   # the full protocol: for contextual features (they read nothing after the head stage), the default and SimSiam
