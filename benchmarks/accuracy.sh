@@ -135,7 +135,7 @@ if wanted budgets; then  # the same grid for both arms; the head stage is a fift
   done
 fi
 
-if wanted variants; then  # SeqCLR's choices at the demo's scale: 400 pretraining steps, 250 labels, 350 steps
+if wanted variants; then  # SSL choices at the demo's scale: 400 pretraining steps, 250 labels, 350 steps
   pretrain v-window5 --method seqclr --max-steps 400
   pretrain v-window10 --method seqclr --max-steps 400 --windows 10
   pretrain v-frame --method seqclr --max-steps 400 --mapping frame
