@@ -27,6 +27,8 @@ def test_pretrain_finetune_evaluate_predict(tiny_data, tmp_path, capsys, caplog)
     assert stages[1]["lr"] == 3e-5  # the whole network at the lower --lr-whole
     encoder, model = load_file(str(pre / "encoder.safetensors")), load_file(str(run / "model.safetensors"))
     assert not torch.equal(encoder["encoder.proj.weight"], model["encoder.proj.weight"])  # unfrozen in stage 2
+    bn = "encoder.cnn.1.running_mean"  # and its BatchNorm back in training mode, updating its statistics
+    assert not torch.equal(encoder[bn], model[bn])
     capsys.readouterr()
 
     assert main(["evaluate", str(run), "--data", tiny_data["val"], "--json", str(tmp_path / "m.json")]) == 0

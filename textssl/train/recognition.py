@@ -50,6 +50,10 @@ class RecognizerTask(L.LightningModule):
             module.eval()
         return self
 
+    def on_train_start(self):
+        # Lightning keeps the modes it finds: a module frozen in an earlier stage would train in eval mode
+        self.train()
+
     def training_step(self, batch, _):
         images, labels = batch
         with torch.no_grad():
