@@ -26,6 +26,7 @@ def test_yaml_numbers_written_as_strings_are_converted():
     ("batch_size", 2.5, "p.yaml: 'batch_size' must be a whole number, got 2.5"),
     ("batch_size", None, "p.yaml: 'batch_size' needs a value"),
     ("batch_size", 0, "p.yaml: 'batch_size' must be at least 2, got 0"),
+    ("warmup", 500, "p.yaml: 'warmup' must be at most 1.0, got 500.0"),
     ("progress", "no", "p.yaml: 'progress' must be true or false, got 'no'"),
     ("data", 5, "p.yaml: 'data' must be a path or a list of paths, got 5"),
     ("method", "byol", "p.yaml: 'method': 'byol' is not one of simclr, simsiam, seqclr"),

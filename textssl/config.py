@@ -1,7 +1,7 @@
 """Command-line options generated from config dataclasses, merged with YAML presets.
 
 Precedence: dataclass defaults < ``--config`` YAML file < options given on the command line.
-Every value is checked against its field's type, ``choices`` and ``min`` (field metadata), and a
+Every value is checked against its field's type, ``choices``, ``min`` and ``max`` (field metadata), and a
 bad one is reported naming the option or the file and key it came from.
 """
 from __future__ import annotations
@@ -25,6 +25,11 @@ def choice(default, choices) -> dataclasses.Field:
 def at_least(default, low) -> dataclasses.Field:
     """A numeric dataclass field whose value must be >= ``low`` (or None where the type allows it)."""
     return dataclasses.field(default=default, metadata={"min": low})
+
+
+def fraction(default) -> dataclasses.Field:
+    """A numeric dataclass field whose value must lie in [0, 1]."""
+    return dataclasses.field(default=default, metadata={"min": 0.0, "max": 1.0})
 
 
 def api_only() -> dataclasses.Field:
@@ -129,9 +134,11 @@ def _checked(f: dataclasses.Field, hint, value, where: str):
         value = [value] if isinstance(value, str) else value
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise UserError(f"{where} must be a path or a list of paths, got {value!r}")
-    choices, low = f.metadata.get("choices"), f.metadata.get("min")
+    choices, low, high = f.metadata.get("choices"), f.metadata.get("min"), f.metadata.get("max")
     if choices and value not in choices:
         raise UserError(f"{where}: {value!r} is not one of {', '.join(map(str, choices))}")
     if low is not None and value < low:
         raise UserError(f"{where} must be at least {low}, got {value!r}")
+    if high is not None and value > high:
+        raise UserError(f"{where} must be at most {high}, got {value!r}")
     return value

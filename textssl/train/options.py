@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textssl.augment.views import PIPELINES
-from textssl.config import api_only, at_least, choice
+from textssl.config import api_only, at_least, choice, fraction
 from textssl.models.crnn import SIZES
 from textssl.train.schedule import OPTIMIZERS
 
@@ -19,7 +19,7 @@ class TrainOptions:
     optimizer: str = choice("adamw", OPTIMIZERS)
     lr: float = at_least(1e-3, 0.0)
     weight_decay: float = at_least(1e-4, 0.0)
-    warmup: float = at_least(0.05, 0.0)
+    warmup: float = fraction(0.05)
     augment: str = choice("captcha", PIPELINES)
     strength: float = at_least(1.0, 0.0)
     model: str = choice("small", SIZES)
