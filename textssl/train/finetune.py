@@ -115,7 +115,7 @@ def finetune(cfg: FinetuneConfig) -> dict:
               "finetune": cfg.saved()}
     save_run(out, config, charset)
     best = BestWeights(out / MODEL_WEIGHTS)
-    start = time.time()
+    start, trained_steps = time.time(), 0
     for name, stage_steps, lr, frozen in plan:
         task = RecognizerTask(model, charset, augment, lr=lr, weight_decay=cfg.weight_decay, total_steps=stage_steps,
                               warmup=cfg.warmup, optimizer=cfg.optimizer, frozen=frozen)
@@ -124,10 +124,12 @@ def finetune(cfg: FinetuneConfig) -> dict:
                                progress=cfg.progress, val_every=val_every, early_stopping=cfg.early_stopping,
                                precision=cfg.precision, devices=cfg.devices, clip=cfg.clip)
         trainer.fit(task, train_loader, val_loader)
+        trained_steps += trainer.global_step  # below stage_steps when early stopping ended the stage
         trainer.validate(task, val_loader, verbose=False)
         for module in frozen:
             getattr(model, module).requires_grad_(True)
     metrics = {"val_word_accuracy": best.best, "train_seconds": time.time() - start, "steps": steps,
+               "trained_steps": trained_steps,
                "train_samples": len(train_set), "parameters": sum(p.numel() for p in model.parameters()),
                "stages": [{"name": n, "steps": s, "lr": lr, "frozen": list(f)} for n, s, lr, f in plan]}
     write_json(out / METRICS, metrics)
