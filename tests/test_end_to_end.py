@@ -73,12 +73,14 @@ def test_contextual_features_and_bilstm_head_pretrain_the_sequence_model(tiny_da
     pre, run = tmp_path / "pre", tmp_path / "run"
     assert main(["pretrain", "--method", "seqclr", "--data", tiny_data["unlabeled"], "--out", str(pre),
                  "--max-steps", "2", "--batch-size", "32", "--features", "contextual", "--head", "bilstm",
-                 "--no-progress"]) == 0
+                 "--no-shortcut", "--no-progress"]) == 0
     assert {k.split(".")[0] for k in load_file(str(pre / "encoder.safetensors"))} == {"encoder", "sequence"}
     assert main(["finetune", "--train", tiny_data["train"], "--val", tiny_data["val"], "--out", str(run),
                  "--init", str(pre), "--protocol", "frozen", "--max-steps", "2", "--batch-size", "32",
                  "--no-progress"]) == 0
     assert json.loads((run / "metrics.json").read_text())["stages"][0]["frozen"] == ["encoder", "sequence"]
+    # the pretrained sequence model keeps its own architecture: no untrained shortcut to freeze beside it
+    assert json.loads((run / "config.json").read_text())["model"]["shortcut"] is False
 
 
 def test_console_entry_point_runs():

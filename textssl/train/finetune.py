@@ -65,16 +65,19 @@ def build_model(cfg: FinetuneConfig, charset: Charset) -> tuple[Recognizer, Imag
         return model, spec, ()
     pre, weights = load_pretrained(cfg.init)
     spec = ImageSpec(**pre["image"])
-    # the architecture is the pretraining run's, but for the shortcut of a sequence model it did not train
-    mcfg = dataclasses.replace(ModelConfig.from_dict(pre["model"], cfg.init), shortcut=cfg.shortcut)
-    model = Recognizer(mcfg, charset.num_classes)
     pretrained = tuple(sorted({key.split(".", 1)[0] for key in weights}))
+    # the architecture is the pretraining run's; --shortcut decides only around a sequence model it did not train
+    mcfg = ModelConfig.from_dict(pre["model"], cfg.init)
+    if "sequence" not in pretrained:
+        mcfg = dataclasses.replace(mcfg, shortcut=cfg.shortcut)
+    model = Recognizer(mcfg, charset.num_classes)
     try:
-        unexpected = model.load_state_dict(weights, strict=False).unexpected_keys
+        result = model.load_state_dict(weights, strict=False)
+        misfits = result.unexpected_keys + [k for k in result.missing_keys if k.split(".", 1)[0] in pretrained]
     except RuntimeError as exc:  # a tensor of the wrong shape
-        unexpected = [str(exc).splitlines()[-1].strip()]
-    if unexpected:
-        raise UserError(f"--init {cfg.init}: weights do not fit the recognizer ({unexpected[0]} ...)")
+        misfits = [str(exc).splitlines()[-1].strip()]
+    if misfits:
+        raise UserError(f"--init {cfg.init}: weights do not fit the recognizer ({misfits[0]} ...)")
     return model, spec, pretrained
 
 
