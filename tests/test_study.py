@@ -48,6 +48,20 @@ def test_study_runs_and_resumes(tmp_path, monkeypatch, capsys):
     study.run_study(PRESET, out, progress=False)
     assert calls == []  # an unchanged preset reuses every cell
 
+    pretrained, real_pretrain = [], study.pretrain
+    monkeypatch.setattr(study, "pretrain", lambda cfg: pretrained.append(cfg.out) or real_pretrain(cfg))
+    longer = tmp_path / "longer.yaml"  # a new SimCLR run: its cells are stale, the supervised ones are not
+    longer.write_text(Path(PRESET).read_text().replace("pretrain: {max_steps: 2", "pretrain: {max_steps: 3"))
+    study.run_study(str(longer), out, progress=False)
+    assert len(pretrained) == 1 and sorted(Path(c).name for c in calls) == ["simclr-32", "simclr-64"]
+
+    pretrained.clear(), calls.clear()
+    other_test = tmp_path / "other-test.yaml"  # a regenerated test set: every cell again, the pretraining not
+    other_test.write_text(longer.read_text().replace("test: 32", "test: 24"))
+    study.run_study(str(other_test), out, progress=False)
+    assert pretrained == [] and len(calls) == 6
+    assert all(r["num_samples"] == 24 for r in json.loads((out / "results.json").read_text())["rows"])
+
 
 @pytest.mark.parametrize("text, message", [
     ("finetune: {lr_hole: 1}", "finetune: unknown key 'lr_hole'"),

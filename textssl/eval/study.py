@@ -2,8 +2,8 @@
 at every label budget on the same labeled subset, evaluate all on one test set.
 
 Every finished piece (dataset, pretraining run, fine-tuning cell) is kept under the study folder
-with the settings it was made with, and reused while they match: an interrupted study resumes
-where it stopped, and a changed preset recomputes what it changed.
+with the settings and inputs it was made from, and reused while they match: an interrupted study
+resumes where it stopped, and a changed preset recomputes what it changed and what depends on it.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ STUDY_KEYS = {"name", "data", "methods", "labels", "pretrain", "method_options",
 STYLE_KEYS = ("charset", "min_len", "max_len", "width", "height")
 SPLITS = (("unlabeled", False), ("labeled", True), ("val", True), ("test", True))
 SPEC = "spec.json"
+INPUTS = "inputs.json"  # what a pretraining run or fine-tuning cell was computed from, beyond its options
 
 
 def load_preset(name: str) -> dict:
@@ -136,31 +137,51 @@ def _saved_options(run: Path, section: str) -> dict | None:
         return None
 
 
+def _inputs(data: list[str], init: str | None = None) -> dict:
+    """The identity of what a run is computed from: each data split's spec and, for a fine-tuning
+    cell, the metrics of the pretraining run it starts from (a new pretraining run has new ones)."""
+    inputs = {path: json.loads((Path(path).parent / SPEC).read_text()) for path in data}
+    return {**inputs, "init": json.loads((Path(init) / METRICS).read_text()) if init else None}
+
+
+def _same_inputs(run: Path, settings: dict, section: str, inputs: dict) -> bool:
+    try:
+        saved = json.loads((run / INPUTS).read_text())
+    except (OSError, ValueError):
+        return False
+    return _saved_options(run, section) == _as_json(settings) and saved == _as_json(inputs)
+
+
 def _pretrained(cfg: PretrainConfig) -> tuple[str, float]:
     """Pretrain (or reuse, or resume) one method's run; returns (run, pretraining seconds)."""
     run = Path(cfg.out)
-    saved = _saved_options(run, "pretrain")
-    if saved != _as_json(cfg.saved()):
+    inputs = _inputs(cfg.data)
+    if not _same_inputs(run, cfg.saved(), "pretrain", inputs):
         shutil.rmtree(run, ignore_errors=True)
     elif not (run / METRICS).is_file():  # interrupted: continue from its last checkpoint, if it wrote one
         cfg.resume = (run / LAST_CHECKPOINT).is_file()
         if not cfg.resume:
             shutil.rmtree(run)
     if not (run / METRICS).is_file():
+        run.mkdir(parents=True, exist_ok=True)
+        write_json(run / INPUTS, inputs)
         pretrain(cfg)
     return str(run), json.loads((run / METRICS).read_text())["seconds"]
 
 
 def _finetuned(cfg: FinetuneConfig, test: str) -> dict:
-    """Fine-tune one cell and evaluate it on the test set, unless it finished before with these settings."""
+    """Fine-tune one cell and evaluate it on the test set, unless it finished before from the same
+    settings and inputs."""
     out = Path(cfg.out)
     result = out / "test.json"
-    if result.is_file() and _saved_options(out, "finetune") == _as_json(cfg.saved()):
+    inputs = _inputs([*cfg.train, cfg.val, test], cfg.init)
+    if result.is_file() and _same_inputs(out, cfg.saved(), "finetune", inputs):
         return json.loads(result.read_text())
     shutil.rmtree(out, ignore_errors=True)
     train = finetune(cfg)
     row = {**evaluate_run(out, test), "val_word_accuracy": train["val_word_accuracy"],
            "finetune_seconds": train["train_seconds"], "lr": cfg.lr}
+    write_json(out / INPUTS, inputs)
     write_json(result, row)
     return row
 
