@@ -27,11 +27,17 @@ def test_resume_after_kill_mid_epoch(tiny_data, tmp_path):
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert last.exists(), "no checkpoint was written before the kill"
-    killed_at = torch.load(last, weights_only=False)["global_step"]
+    killed = torch.load(last, weights_only=False)
+    killed_at = killed["global_step"]
     assert 0 < killed_at < 40 and killed_at % 8 != 0  # 8 steps per epoch: killed mid-epoch
 
+    resumed_at = time.time()
     assert main([*args, "--resume"]) == 0
-    assert json.loads((out / "metrics.json").read_text())["steps"] == 40
+    wall = time.time() - resumed_at
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 40
+    before = killed["pretrain_seconds"]  # the training time up to the kill's last checkpoint counts too
+    assert 0 < before < metrics["seconds"] <= before + wall
     with open(out / "logs" / f"pretrain-resumed-{killed_at}" / "metrics.csv") as log:
         logged_steps = [int(row["step"]) for row in csv.DictReader(log)]
     assert logged_steps and min(logged_steps) >= killed_at  # continued, not restarted

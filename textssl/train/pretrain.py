@@ -67,6 +67,19 @@ class PretrainTask(L.LightningModule):
         self.method, self.augment = method, augment
         self.optimizer_name, self.lr, self.weight_decay = optimizer, lr, weight_decay
         self.total_steps, self.warmup = total_steps, warmup
+        self.seconds_before, self.started = 0.0, time.time()  # training time of the runs this one resumes
+
+    def seconds(self) -> float:
+        return self.seconds_before + time.time() - self.started
+
+    def on_train_start(self):
+        self.started = time.time()
+
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["pretrain_seconds"] = self.seconds()
+
+    def on_load_checkpoint(self, checkpoint):
+        self.seconds_before = checkpoint.get("pretrain_seconds", 0.0)
 
     def training_step(self, batch, _):
         images = batch[0]
@@ -137,11 +150,10 @@ def pretrain(cfg: PretrainConfig) -> dict:
     trainer = make_trainer(out, version, max_steps=steps, callbacks=[checkpoint, *cfg.extra_callbacks],
                            progress=cfg.progress, precision=cfg.precision, devices=cfg.devices)
     trainer.strategy.checkpoint_io = AtomicCheckpointIO()
-    start = time.time()
     trainer.fit(task, loader, ckpt_path=str(last) if cfg.resume else None)
     trainer.save_checkpoint(last)
     save_weights(out / ENCODER_WEIGHTS, backbone.state_dict())
-    metrics = {"steps": trainer.global_step, "seconds": time.time() - start, "samples": len(dataset),
+    metrics = {"steps": trainer.global_step, "seconds": task.seconds(), "samples": len(dataset),
                **{k: float(v) for k, v in trainer.callback_metrics.items()}}
     write_json(out / METRICS, metrics)
     return metrics
