@@ -148,7 +148,8 @@ if wanted variants; then  # SSL choices at the demo's scale: 400 pretraining ste
   pretrain v-simsiam --method simsiam --max-steps 400 --augment captcha
   pretrain v-simsiam-seqclr-views --method simsiam --max-steps 400  # SimSiam's mapping, not its views, at fault?
   pretrain v-simsiam-window --method simsiam --max-steps 400 --augment captcha --mapping window
-  demo="--num-labels 250 --max-steps 350 --strength 0.5 --val-every 70 --shortcut"
+  at250() { echo "--num-labels 250 --max-steps $1 --strength $2 --val-every 70 --shortcut"; }  # STEPS STRENGTH
+  demo=$(at250 350 0.5)
   for encoder in v-window5 v-window10 v-frame v-all v-contextual v-captcha-views v-steps1000 v-steps3000 \
                  v-simclr v-simsiam v-simsiam-seqclr-views v-simsiam-window; do
     finetune "$encoder-250" $demo --init "$encoder" --protocol two-stage --head-steps 70 --lr 3e-3 --lr-whole 3e-3
@@ -163,7 +164,7 @@ if wanted variants; then  # SSL choices at the demo's scale: 400 pretraining ste
   # the longest-pretrained encoder fine-tuned longer and on stronger views, each against its own baseline
   for budget in 350:1.0 1000:0.5 1000:1.0; do
     steps=${budget%:*} strength=${budget#*:}
-    more="--num-labels 250 --max-steps $steps --strength $strength --val-every 70 --shortcut"
+    more=$(at250 "$steps" "$strength")
     finetune "v-steps3000-250-s$steps-x$strength" $more --init v-steps3000 --protocol two-stage --head-steps 70 \
       --lr 3e-3 --lr-whole 3e-3
     for lr in 3e-3 1e-2; do
