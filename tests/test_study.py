@@ -56,10 +56,14 @@ def test_study_runs_and_resumes(tmp_path, monkeypatch, capsys):
     assert len(pretrained) == 1 and sorted(Path(c).name for c in calls) == ["simclr-32", "simclr-64"]
 
     pretrained.clear(), calls.clear()
-    other_test = tmp_path / "other-test.yaml"  # a regenerated test set: every cell again, the pretraining not
+    other_test = tmp_path / "other-test.yaml"  # a regenerated test set: every cell evaluated again, none trained
     other_test.write_text(longer.read_text().replace("test: 32", "test: 24"))
+    evaluated, real_evaluate = [], study.evaluate_run
+    monkeypatch.setattr(study, "evaluate_run", lambda run, data: evaluated.append(run) or real_evaluate(run, data))
     study.run_study(str(other_test), out, progress=False)
-    assert pretrained == [] and len(calls) == 6
+    assert pretrained == [] and calls == [] and len(evaluated) == 6
+    study.run_study(str(other_test), out, progress=False)
+    assert len(evaluated) == 6  # and evaluated once
     assert all(r["num_samples"] == 24 for r in json.loads((out / "results.json").read_text())["rows"])
 
 

@@ -30,7 +30,7 @@ STUDY_KEYS = {"name", "data", "methods", "labels", "pretrain", "method_options",
 STYLE_KEYS = ("charset", "min_len", "max_len", "width", "height")
 SPLITS = (("unlabeled", False), ("labeled", True), ("val", True), ("test", True))
 SPEC = "spec.json"
-INPUTS = "inputs.json"  # what a pretraining run or fine-tuning cell was computed from, beyond its options
+INPUTS = "inputs.json"  # what a pretraining run or fine-tuning cell was trained from, beyond its options
 
 
 def load_preset(name: str) -> dict:
@@ -170,19 +170,26 @@ def _pretrained(cfg: PretrainConfig) -> tuple[str, float]:
 
 
 def _finetuned(cfg: FinetuneConfig, test: str) -> dict:
-    """Fine-tune one cell and evaluate it on the test set, unless it finished before from the same
-    settings and inputs."""
+    """Fine-tune one cell unless it finished before from the same settings and inputs, then evaluate
+    it on the test set unless it was evaluated on this one before."""
     out = Path(cfg.out)
     result = out / "test.json"
-    inputs = _inputs([*cfg.train, cfg.val, test], cfg.init)
-    if result.is_file() and _same_inputs(out, cfg.saved(), "finetune", inputs):
-        return json.loads(result.read_text())
-    shutil.rmtree(out, ignore_errors=True)
-    train = finetune(cfg)
+    inputs = _inputs([*cfg.train, cfg.val], cfg.init)
+    if not ((out / METRICS).is_file() and _same_inputs(out, cfg.saved(), "finetune", inputs)):
+        shutil.rmtree(out, ignore_errors=True)
+        finetune(cfg)
+        write_json(out / INPUTS, inputs)
+    tested_on = _as_json(_inputs([test]))
+    try:
+        saved = json.loads(result.read_text())
+        if saved.pop("test_set") == tested_on:
+            return saved
+    except (OSError, ValueError, KeyError):
+        pass
+    train = json.loads((out / METRICS).read_text())
     row = {**evaluate_run(out, test), "val_word_accuracy": train["val_word_accuracy"],
            "finetune_seconds": train["train_seconds"], "lr": cfg.lr}
-    write_json(out / INPUTS, inputs)
-    write_json(result, row)
+    write_json(result, {**row, "test_set": tested_on})
     return row
 
 

@@ -129,8 +129,6 @@ def finetune(cfg: FinetuneConfig) -> dict:
         trainer.fit(task, train_loader, val_loader)
         trained_steps += trainer.global_step  # below stage_steps when early stopping ended the stage
         trainer.validate(task, val_loader, verbose=False)
-        for module in frozen:
-            getattr(model, module).requires_grad_(True)
     metrics = {"val_word_accuracy": best.best, "train_seconds": time.time() - start, "steps": steps,
                "trained_steps": trained_steps,
                "train_samples": len(train_set), "parameters": sum(p.numel() for p in model.parameters()),

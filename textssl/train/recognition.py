@@ -30,7 +30,8 @@ def decode_texts(model: Recognizer, images: torch.Tensor, charset: Charset) -> l
 
 
 class RecognizerTask(L.LightningModule):
-    """CTC training; modules named in ``frozen`` get no gradient and keep their BatchNorm statistics."""
+    """CTC training; modules named in ``frozen`` get no gradient and keep their BatchNorm statistics
+    until the training ends."""
 
     def __init__(self, model: Recognizer, charset: Charset, augment: nn.Module, *, lr: float,
                  weight_decay: float, total_steps: int, warmup: float, optimizer: str = "adamw",
@@ -53,6 +54,10 @@ class RecognizerTask(L.LightningModule):
     def on_train_start(self):
         # Lightning keeps the modes it finds: a module frozen in an earlier stage would train in eval mode
         self.train()
+
+    def on_train_end(self):
+        for module in self.frozen:
+            module.requires_grad_(True)
 
     def training_step(self, batch, _):
         images, labels = batch
