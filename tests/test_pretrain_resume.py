@@ -9,9 +9,10 @@ import time
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import Callback
 
 from textssl.cli import main
-from textssl.train.pretrain import AtomicCheckpointIO
+from textssl.train.pretrain import AtomicCheckpointIO, PretrainConfig, pretrain
 
 
 def test_resume_after_kill_mid_epoch(tiny_data, tmp_path):
@@ -70,3 +71,28 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
         io.save_checkpoint({"step": 2}, path)
     monkeypatch.undo()
     assert torch.load(path, weights_only=False) == {"step": 1}
+
+
+class BatchRecorder(Callback):
+    def __init__(self, fail_at=None):
+        self.batches, self.fail_at = {}, fail_at
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if trainer.global_step == self.fail_at:
+            raise RuntimeError("killed")
+        self.batches[trainer.global_step] = batch[0].clone()
+
+
+def test_resumed_run_goes_on_with_new_images_not_the_first_ones_again(tiny_data, tmp_path):
+    def config(recorder, resume=False):
+        return PretrainConfig(data=[tiny_data["unlabeled"]], out=str(tmp_path / "pre"), method="simclr", max_steps=6,
+                              batch_size=32, checkpoint_every=2, workers=0, progress=False, resume=resume,
+                              extra_callbacks=[recorder])
+
+    first = BatchRecorder(fail_at=3)  # 8 steps per epoch: stops mid-epoch, after the checkpoint of step 2
+    with pytest.raises(RuntimeError, match="killed"):
+        pretrain(config(first))
+    resumed = BatchRecorder()
+    pretrain(config(resumed, resume=True))
+    assert sorted(resumed.batches) == [2, 3, 4, 5]
+    assert not any(torch.equal(resumed.batches[2], seen) for seen in first.batches.values())

@@ -77,9 +77,18 @@ class PretrainTask(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint):
         checkpoint["pretrain_seconds"] = self.seconds()
+        # the sampler's shuffle and the views draw from torch's generators: a resumed run goes on with
+        # new images and views instead of replaying the first ones of its seed
+        checkpoint["rng_states"] = {"cpu": torch.get_rng_state(),
+                                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
 
     def on_load_checkpoint(self, checkpoint):
         self.seconds_before = checkpoint.get("pretrain_seconds", 0.0)
+        states = checkpoint.get("rng_states")
+        if states:
+            torch.set_rng_state(states["cpu"])
+            if states["cuda"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(states["cuda"])
 
     def training_step(self, batch, _):
         images = batch[0]
