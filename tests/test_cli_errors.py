@@ -142,3 +142,7 @@ def test_pretraining_run_is_not_a_recognizer(capsys, tiny_data, tmp_path):
     (pre / "model.safetensors").write_bytes((pre / "encoder.safetensors").read_bytes())
     status, err = run_cli(capsys, "predict", str(pre), "x.png")
     assert_one_error_line(err, str(pre), "not a recognizer run")
+    status, err = run_cli(capsys, "finetune", "--init", str(pre), "--width", "100", "--train", tiny_data["train"],
+                          "--val", tiny_data["val"], "--out", str(tmp_path / "run"))
+    assert status == 2  # the recognizer takes its encoder's input size: a different one is refused, not ignored
+    assert_one_error_line(err, "--width 100", str(pre), "pretrained with 128")

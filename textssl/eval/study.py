@@ -73,10 +73,13 @@ def load_preset(name: str) -> dict:
                 and all(isinstance(entry[k], str) for k in ("method", "source"))):
             raise UserError(f"{where}: each 'reference' entry needs exactly method, labels, word_accuracy and "
                             f"source (quote text with commas), got {entry}")
-    for method in preset["methods"]:  # builds every config once, so that a bad key or value fails now
-        _pretrain_config(preset, method, "-", "-", where)
-    for labels_ in labels:
-        _finetune_config(preset, {}, "-", labels_, None, where)
+    tuned = [_finetune_config(preset, {}, "-", n, None, where) for n in labels]  # a bad key or value fails now
+    for method in preset["methods"]:
+        pre = _pretrain_config(preset, method, "-", "-", where)
+        for key in ("model", "channels"):  # fine-tuning builds the encoder that pretraining trained
+            if getattr(pre, key) != getattr(tuned[0], key):
+                raise UserError(f"{where}: pretrain / method_options.{method} '{key}' is {getattr(pre, key)!r} but "
+                                f"finetune '{key}' is {getattr(tuned[0], key)!r}: give both the same")
     return preset
 
 

@@ -65,6 +65,12 @@ def build_model(cfg: FinetuneConfig, charset: Charset) -> tuple[Recognizer, Imag
         return model, spec, ()
     pre, weights = load_pretrained(cfg.init)
     spec = ImageSpec(**pre["image"])
+    wanted = {"model": cfg.model, **{k: getattr(cfg, k) for k in ("height", "width", "channels")}}
+    built = {"model": pre.get("pretrain", {}).get("model", cfg.model), **pre["image"]}
+    for key, value in wanted.items():
+        if value != built[key]:
+            raise UserError(f"--{key} {value}: the encoder of --init {cfg.init} was pretrained with {built[key]}; "
+                            f"fine-tune with --{key} {built[key]}")
     pretrained = tuple(sorted({key.split(".", 1)[0] for key in weights}))
     # the architecture is the pretraining run's; --shortcut decides only around a sequence model it did not train
     mcfg = ModelConfig.from_dict(pre["model"], cfg.init)
