@@ -32,6 +32,11 @@ done
 wanted() { [[ " $parts " == *" $1 "* ]]; }
 width=${WIDTH:+--width $WIDTH}
 mkdir -p "$work" && cd "$work"
+# data and finished runs are reused by name: one WORKDIR holds one image width
+if [ -f width ] && [ "$(cat width)" != "${WIDTH:-128}" ]; then
+  echo "$work holds captchas $(cat width) pixels wide: use another WORKDIR for WIDTH=${WIDTH:-128}" >&2; exit 2
+fi
+echo "${WIDTH:-128}" > width
 
 data() { [ -d "$1" ] || textssl data captcha "$1" --count "$2" --seed "$3" ${4:-} $width > /dev/null; }
 data test2k 2000 3 --labeled

@@ -66,8 +66,8 @@ def pretrained(run: Path) -> dict:
 
 
 def setting(run: dict) -> tuple:
-    """What a fair comparison holds fixed: labels, recognizer, step budget and views."""
-    return run["labels"], run["shortcut"], run["steps"], run["augment"], run["strength"]
+    """What a fair comparison holds fixed: labels, recognizer, step budget, views and image size."""
+    return run["labels"], run["shortcut"], run["steps"], run["augment"], run["strength"], run["image"]
 
 
 def main() -> None:
@@ -85,7 +85,7 @@ def main() -> None:
         if not baselines:
             continue
         best = max(baselines, key=lambda r: r["val_word_accuracy"])
-        labels, shortcut, steps, augment, strength = group
+        labels, shortcut, steps, augment, strength, _ = group
         for init in sorted({r["init"] for r in cell if r["init"] is not None}):
             ssl = max((r for r in cell if r["init"] == init), key=lambda r: r["val_word_accuracy"])
             name = (f"{labels} labels, {'shortcut' if shortcut else 'no-shortcut'}, {steps} steps, "
