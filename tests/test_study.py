@@ -66,6 +66,13 @@ def test_study_runs_and_resumes(tmp_path, monkeypatch, capsys):
     assert len(evaluated) == 6  # and evaluated once
     assert all(r["num_samples"] == 24 for r in json.loads((out / "results.json").read_text())["rows"])
 
+    evaluated.clear()  # other code: every run made again, the data kept
+    monkeypatch.setattr(study, "code_version", lambda: "0.0.0+changed")
+    monkeypatch.setattr(study, "generate_captchas", lambda *a, **k: pytest.fail("data generated again"))
+    study.run_study(str(other_test), out, progress=False)
+    assert len(pretrained) == 1 and len(calls) == 6 and len(evaluated) == 6
+    assert json.loads((out / "results.json").read_text())["code"] == "0.0.0+changed"
+
 
 @pytest.mark.parametrize("text, message", [
     ("finetune: {lr_hole: 1}", "finetune: unknown key 'lr_hole'"),

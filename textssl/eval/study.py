@@ -4,15 +4,19 @@ at every label budget on the same labeled subset, evaluate all on one test set.
 Every finished piece (dataset, pretraining run, fine-tuning cell) is kept under the study folder
 with the settings and inputs it was made from, and reused while they match: an interrupted study
 resumes where it stopped, and a changed preset recomputes what it changed and what depends on it.
+Runs and scores also record the textssl code that made them: other code trains and scores again.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import logging
 import shutil
 import time
 from pathlib import Path
 
+from textssl import __version__
 from textssl.config import config_from_dict, read_yaml
 from textssl.data.captcha_gen import generate_captchas
 from textssl.errors import UserError
@@ -140,11 +144,23 @@ def _saved_options(run: Path, section: str) -> dict | None:
         return None
 
 
+@functools.cache
+def code_version() -> str:
+    """textssl's version and a hash of its Python source, so that a fix to the code is not hidden
+    behind results kept from before it."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:12]}"
+
+
 def _inputs(data: list[str], init: str | None = None) -> dict:
-    """The identity of what a run is computed from: each data split's spec and, for a fine-tuning
-    cell, the metrics of the pretraining run it starts from (a new pretraining run has new ones)."""
+    """The identity of what a run is computed from: the code, each data split's spec and, for a
+    fine-tuning cell, the metrics of the pretraining run it starts from (a new run has new ones)."""
     inputs = {path: json.loads((Path(path).parent / SPEC).read_text()) for path in data}
-    return {**inputs, "init": json.loads((Path(init) / METRICS).read_text()) if init else None}
+    return {"code": code_version(), **inputs,
+            "init": json.loads((Path(init) / METRICS).read_text()) if init else None}
 
 
 def _same_inputs(run: Path, settings: dict, section: str, inputs: dict) -> bool:
@@ -231,7 +247,8 @@ def run_study(preset_name: str, out: str | Path, progress: bool = True) -> list[
     charset = preset["data"].get("charset", "captcha")
     tesseract, note = tesseract_row(data["test"], charset)
     rows += [tesseract] if tesseract else []
-    write_json(out / "results.json", {"preset": preset["name"], "rows": rows, "seconds": time.time() - start})
+    write_json(out / "results.json", {"preset": preset["name"], "code": code_version(), "rows": rows,
+                                      "seconds": time.time() - start})
     write_report(out, preset, rows, [note])
     return rows
 
