@@ -40,7 +40,8 @@ FINETUNE_HELP = {
     "protocol": "full, frozen (encoder frozen) or two-stage (head, then whole network)",
     "num_labels": "use a seeded random subset of N labeled samples", "head_steps": "two-stage: steps of the head stage",
     "lr_whole": "two-stage: learning rate of the whole-network stage", "charset": "charset preset, file or chars:...",
-    "val_every": "validate every N steps", "early_stopping": "stop after N validations without improvement",
+    "val_every": "validate every N steps",
+    "early_stopping": "stop after N validations without improvement (those that read nothing do not count)",
     "clip": "gradient clipping norm",
 }
 

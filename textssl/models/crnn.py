@@ -80,6 +80,7 @@ class FeatureSequenceEncoder(nn.Module):
         self.dim = cfg.dim
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        images = images.to(self.proj.weight.dtype)  # float32 views into a model of --precision *-true
         x = self.cnn((images * 2.0 - 1.0).contiguous(memory_format=torch.channels_last))  # [B, C', H/8, W/4]
         x = x.permute(0, 3, 1, 2).flatten(2)  # [B, T, C' * H/8]
         return self.proj(x)

@@ -28,7 +28,7 @@ from textssl.train.run_dir import (
     save_run,
     write_json,
 )
-from textssl.train.trainer import BestWeights, make_trainer
+from textssl.train.trainer import BestWeights, make_trainer, num_processes
 
 PROTOCOLS = ("full", "frozen", "two-stage")
 log = logging.getLogger("textssl")
@@ -116,7 +116,7 @@ def finetune(cfg: FinetuneConfig) -> dict:
     val_set = LmdbTextDataset(cfg.val, spec, charset=charset, labeled=True, max_frames=frames)
     train_loader = make_loader(train_set, cfg.batch_size, shuffle=True, drop_last=True, workers=cfg.workers)
     val_loader = make_loader(val_set, 256, shuffle=False, workers=cfg.workers)
-    steps = cfg.max_steps or math.ceil(cfg.epochs * len(train_loader))
+    steps = cfg.max_steps or math.ceil(cfg.epochs * len(train_loader) / num_processes(cfg.devices, cfg.precision))
     plan = stages(cfg, steps, pretrained)
 
     config = {"kind": "recognizer", "model": model.cfg.to_dict(), "image": spec.to_dict(),

@@ -32,7 +32,7 @@ from textssl.train.run_dir import (
     write_json,
 )
 from textssl.train.schedule import make_optimizer, warmup_cosine
-from textssl.train.trainer import make_trainer
+from textssl.train.trainer import make_trainer, num_processes
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
@@ -148,7 +148,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
     augment = build_view_augment(cfg.augment, cfg.strength)
     dataset = LmdbTextDataset(cfg.data, spec)
     loader = make_loader(dataset, cfg.batch_size, shuffle=True, drop_last=True, workers=cfg.workers)
-    steps = cfg.max_steps or math.ceil(cfg.epochs * len(loader))
+    steps = cfg.max_steps or math.ceil(cfg.epochs * len(loader) / num_processes(cfg.devices, cfg.precision))
     task = PretrainTask(method, augment, optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay,
                         total_steps=steps, warmup=cfg.warmup)
     save_run(out, {"kind": "pretrain", "model": mcfg.to_dict(), "image": spec.to_dict(),

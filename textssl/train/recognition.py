@@ -43,7 +43,8 @@ class RecognizerTask(L.LightningModule):
         self.frozen = [getattr(model, name) for name in frozen]
         for module in self.frozen:
             module.requires_grad_(False).eval()
-        self.val_word_accuracy = MeanMetric()  # syncs sums, so the mean is exact over uneven shards
+        # syncs sums across processes; Lightning's distributed sampler repeats up to devices - 1 images
+        self.val_word_accuracy = MeanMetric()
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -41,6 +41,32 @@ class BestWeights(Callback):
             save_weights(self.path, module.model.state_dict())
 
 
+class EarlyStoppingOffThePlateau(EarlyStopping):
+    """Lightning's early stopping, counting only validations that read something: a recognizer on
+    CTC's all-blank plateau reads nothing for hundreds of steps before it starts to learn."""
+
+    def __init__(self, patience: int, monitor: str = "val_word_accuracy"):
+        super().__init__(monitor, mode="max", patience=patience, check_on_train_epoch_end=False)
+
+    def on_validation_end(self, trainer, module):
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is not None and float(value) > 0.0:
+            super().on_validation_end(trainer, module)
+
+
+def _trainer(devices: int | str, precision: str, **options) -> L.Trainer:
+    try:
+        return L.Trainer(devices=devices, precision=precision, **options)
+    except (MisconfigurationException, ValueError) as exc:
+        raise UserError(f"--devices {devices} / --precision {precision}: {exc}") from None
+
+
+def num_processes(devices: int | str, precision: str = "32-true") -> int:
+    """How many processes Lightning trains on for ``--devices``; each takes its own batches."""
+    return _trainer(devices, precision, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                    enable_model_summary=False).world_size
+
+
 def make_trainer(out: Path, stage: str, *, max_steps: int, callbacks: list[Callback], progress: bool = True,
                  val_every: int | None = None, early_stopping: int | None = None, precision: str = "32-true",
                  devices: int | str = 1, clip: float | None = None) -> L.Trainer:
@@ -49,15 +75,11 @@ def make_trainer(out: Path, stage: str, *, max_steps: int, callbacks: list[Callb
     if progress:
         callbacks.append(TQDMProgressBar(refresh_rate=10))
     if early_stopping:
-        callbacks.append(EarlyStopping("val_word_accuracy", mode="max", patience=early_stopping))
-    try:
-        return L.Trainer(
-            default_root_dir=str(out), max_steps=max_steps, max_epochs=-1, callbacks=callbacks,
-            logger=CSVLogger(str(out), name="logs", version=stage), enable_progress_bar=progress,
-            enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=10,
-            val_check_interval=val_every, check_val_every_n_epoch=None if val_every else 1,
-            limit_val_batches=1.0 if val_every else 0, precision=precision, devices=devices,
-            gradient_clip_val=clip, benchmark=torch.cuda.is_available(),
-        )
-    except (MisconfigurationException, ValueError) as exc:
-        raise UserError(f"--devices {devices} / --precision {precision}: {exc}") from None
+        callbacks.append(EarlyStoppingOffThePlateau(early_stopping))
+    return _trainer(
+        devices, precision, default_root_dir=str(out), max_steps=max_steps, max_epochs=-1, callbacks=callbacks,
+        logger=CSVLogger(str(out), name="logs", version=stage), enable_progress_bar=progress,
+        enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=10,
+        val_check_interval=val_every, check_val_every_n_epoch=None if val_every else 1,
+        limit_val_batches=1.0 if val_every else 0, gradient_clip_val=clip, benchmark=torch.cuda.is_available(),
+    )
