@@ -82,6 +82,8 @@ def test_study_runs_and_resumes(tmp_path, monkeypatch, capsys):
     ("method_options: {simclr: {head: gru}}", "method_options.simclr: 'head': 'gru' is not one of mlp, bilstm"),
     ("supervised: {lrs: [3e-4]}", "lrs: a list of learning rates"),
     ("pretrain: {model: large}", "'model' is 'large' but finetune 'model' is 'small'"),
+    ("finetune: {devices: 2}", "finetune 'devices' is '2': a study trains on one device"),
+    ("method_options: {simclr: {devices: auto}}", "method_options.simclr 'devices' is 'auto'"),
     ("reference: [{method: a (b, c), labels: 1, word_accuracy: 0.5, source: x}]", "quote text with commas"),
 ])
 def test_bad_presets_fail_before_any_work(tmp_path, text, message):

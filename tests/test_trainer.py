@@ -1,5 +1,7 @@
-"""Trainer set-up: early stopping off CTC's plateau, steps per epoch across processes, --precision *-true."""
+"""Trainer set-up: early stopping off CTC's plateau, several processes, --precision *-true."""
 import json
+import subprocess
+import sys
 
 import lightning as L
 import pytest
@@ -65,3 +67,16 @@ def test_precision_true_trains_a_model_of_that_dtype(tiny_data, tmp_path):
     assert main(["finetune", "--train", tiny_data["train"], "--val", tiny_data["val"], "--out", str(run),
                  "--init", str(pre), "--max-steps", "1", "--batch-size", "32", "--precision", "64-true",
                  "--no-progress"]) == 0
+
+
+def test_two_processes_train_one_run_from_the_command_line(tiny_data, tmp_path):
+    """Lightning starts the second process by running the command again: it must join the first one's
+    run, not refuse its --out, write the run's files or print the metrics a second time."""
+    run = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "textssl", "finetune", "--train", tiny_data["train"], "--val",
+                             tiny_data["val"], "--out", str(run), "--max-steps", "2", "--batch-size", "16",
+                             "--devices", "2", "--workers", "0", "--no-progress"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count('"trained_steps"') == 1 and "holds a run already" not in result.stderr
+    assert json.loads((run / "metrics.json").read_text())["trained_steps"] == 2

@@ -166,7 +166,9 @@ def run(args) -> int:
         else:
             from textssl.train.finetune import FinetuneConfig, finetune
             metrics = finetune(build_config(FinetuneConfig, options, args.config))
-        print(json.dumps(metrics, indent=2))
+        from textssl.train.trainer import is_main_process
+        if is_main_process():  # not again from each process of --devices N
+            print(json.dumps(metrics, indent=2))
     elif args.cmd == "evaluate":
         from textssl.eval.evaluate import evaluate_run
         metrics = evaluate_run(args.run, args.data, batch_size=args.batch_size, json_path=args.json)

@@ -78,8 +78,13 @@ def load_preset(name: str) -> dict:
             raise UserError(f"{where}: each 'reference' entry needs exactly method, labels, word_accuracy and "
                             f"source (quote text with commas), got {entry}")
     tuned = [_finetune_config(preset, {}, "-", n, None, where) for n in labels]  # a bad key or value fails now
-    for method in preset["methods"]:
-        pre = _pretrain_config(preset, method, "-", "-", where)
+    pretrained = {method: _pretrain_config(preset, method, "-", "-", where) for method in preset["methods"]}
+    sections = [("finetune", tuned[0]), *((f"pretrain / method_options.{m}", c) for m, c in pretrained.items())]
+    for section, cfg in sections:
+        if cfg.devices != "1":  # Lightning starts each further process from the command line again
+            raise UserError(f"{where}: {section} 'devices' is {cfg.devices!r}: a study trains on one device, since "
+                            f"each process of several would run the whole study; use textssl pretrain / finetune")
+    for method, pre in pretrained.items():
         for key in ("model", "channels"):  # fine-tuning builds the encoder that pretraining trained
             if getattr(pre, key) != getattr(tuned[0], key):
                 raise UserError(f"{where}: pretrain / method_options.{method} '{key}' is {getattr(pre, key)!r} but "

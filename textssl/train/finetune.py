@@ -28,7 +28,7 @@ from textssl.train.run_dir import (
     save_run,
     write_json,
 )
-from textssl.train.trainer import BestWeights, make_trainer, num_processes
+from textssl.train.trainer import BestWeights, is_main_process, make_trainer, num_processes
 
 PROTOCOLS = ("full", "frozen", "two-stage")
 log = logging.getLogger("textssl")
@@ -102,7 +102,7 @@ def stages(cfg: FinetuneConfig, steps: int, pretrained: tuple[str, ...]) -> list
 def finetune(cfg: FinetuneConfig) -> dict:
     """Train a recognizer into ``cfg.out``; returns the metrics written to metrics.json."""
     out = Path(cfg.out)
-    if (out / CONFIG).exists():
+    if is_main_process() and (out / CONFIG).exists():
         raise UserError(f"{out}: holds a run already; choose another --out or remove it")
     if cfg.protocol != "full" and cfg.init is None:
         raise UserError(f"--protocol {cfg.protocol} needs --init PRETRAIN_RUN")
@@ -122,7 +122,8 @@ def finetune(cfg: FinetuneConfig) -> dict:
     config = {"kind": "recognizer", "model": model.cfg.to_dict(), "image": spec.to_dict(),
               "charset_name": charset.name, "pretrained_modules": list(pretrained),
               "finetune": cfg.saved()}
-    save_run(out, config, charset)
+    if is_main_process():
+        save_run(out, config, charset)
     best = BestWeights(out / MODEL_WEIGHTS)
     start, trained_steps = time.time(), 0
     for name, stage_steps, lr, frozen in plan:
@@ -139,6 +140,8 @@ def finetune(cfg: FinetuneConfig) -> dict:
                "trained_steps": trained_steps,
                "train_samples": len(train_set), "parameters": sum(p.numel() for p in model.parameters()),
                "stages": [{"name": n, "steps": s, "lr": lr, "frozen": list(f)} for n, s, lr, f in plan]}
+    if not is_main_process():
+        return metrics
     write_json(out / METRICS, metrics)
     if best.best == 0.0:
         alternatives = "more --max-steps or another --lr" + (", or --protocol full" if cfg.protocol != "full" else "")

@@ -32,7 +32,7 @@ from textssl.train.run_dir import (
     write_json,
 )
 from textssl.train.schedule import make_optimizer, warmup_cosine
-from textssl.train.trainer import make_trainer, num_processes
+from textssl.train.trainer import is_main_process, make_trainer, num_processes
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
@@ -151,8 +151,9 @@ def pretrain(cfg: PretrainConfig) -> dict:
     steps = cfg.max_steps or math.ceil(cfg.epochs * len(loader) / num_processes(cfg.devices, cfg.precision))
     task = PretrainTask(method, augment, optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay,
                         total_steps=steps, warmup=cfg.warmup)
-    save_run(out, {"kind": "pretrain", "model": mcfg.to_dict(), "image": spec.to_dict(),
-                   "method": cfg.method, "mapping": method.mapping, "pretrain": cfg.saved()})
+    if is_main_process():
+        save_run(out, {"kind": "pretrain", "model": mcfg.to_dict(), "image": spec.to_dict(),
+                       "method": cfg.method, "mapping": method.mapping, "pretrain": cfg.saved()})
     checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", save_top_k=0, save_last=True,
                                  every_n_train_steps=cfg.checkpoint_every)
     version = "pretrain" if resumed_at is None else f"pretrain-resumed-{resumed_at}"
@@ -161,8 +162,9 @@ def pretrain(cfg: PretrainConfig) -> dict:
     trainer.strategy.checkpoint_io = AtomicCheckpointIO()
     trainer.fit(task, loader, ckpt_path=str(last) if cfg.resume else None)
     trainer.save_checkpoint(last)
-    save_weights(out / ENCODER_WEIGHTS, backbone.state_dict())
     metrics = {"steps": trainer.global_step, "seconds": task.seconds(), "samples": len(dataset),
                **{k: float(v) for k, v in trainer.callback_metrics.items()}}
-    write_json(out / METRICS, metrics)
+    if is_main_process():
+        save_weights(out / ENCODER_WEIGHTS, backbone.state_dict())
+        write_json(out / METRICS, metrics)
     return metrics

@@ -9,6 +9,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from textssl.errors import UserError
@@ -21,9 +22,16 @@ def quiet_lightning() -> None:
     for pattern in (".*does not have many workers.*", ".*LightningModule.*has parameters that were not used.*",
                     ".*The number of training batches.*", ".*Checkpoint directory.*exists and is not empty.*",
                     ".*_pytree.*", r".*module\(s\) in eval mode.*", ".*`isinstance.*LeafSpec.*",
+                    ".*Using `DistributedSampler` with the dataloaders.*",  # validation repeats < N images (README)
                     # a resumed SSL run reshuffles the rest of its epoch, which is as good as the unseen order
                     ".*resuming from a checkpoint that ended before the epoch ended.*"):
         warnings.filterwarnings("ignore", pattern)
+
+
+def is_main_process() -> bool:
+    """False in the processes that Lightning starts again from the command line for --devices N > 1:
+    they train beside the first one, which alone checks and writes the run's files."""
+    return rank_zero_only.rank == 0
 
 
 class BestWeights(Callback):
