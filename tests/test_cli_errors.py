@@ -4,6 +4,7 @@ import shutil
 import pytest
 
 from textssl.cli import main
+from textssl.data.lmdb_io import LmdbReader, write_lmdb
 
 
 def run_cli(capsys, *argv):
@@ -146,3 +147,11 @@ def test_pretraining_run_is_not_a_recognizer(capsys, tiny_data, tmp_path):
                           "--val", tiny_data["val"], "--out", str(tmp_path / "run"))
     assert status == 2  # the recognizer takes its encoder's input size: a different one is refused, not ignored
     assert_one_error_line(err, "--width 100", str(pre), "pretrained with 128")
+
+
+def test_pretraining_on_one_image(capsys, tmp_path, tiny_data):
+    write_lmdb(tmp_path / "one", [(LmdbReader(tiny_data["unlabeled"]).image_bytes(0), None)])
+    status, err = run_cli(capsys, "pretrain", "--data", str(tmp_path / "one"), "--out", str(tmp_path / "run"),
+                          "--no-progress")
+    assert status == 2
+    assert_one_error_line(err, str(tmp_path / "one"), "it needs two")

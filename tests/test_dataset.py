@@ -6,6 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
+import textssl.data.dataset as dataset_module
 from textssl.cli import main
 from textssl.data.charset import Charset
 from textssl.data.dataset import ImageSpec, LmdbTextDataset, ctc_frames, make_loader, to_tensor
@@ -84,3 +85,15 @@ def test_resize_keeps_aspect_and_pads_right():
     assert (tensor[..., :64] == 255).all() and (tensor[..., 64:] == 0).all()
     wide = to_tensor(Image.new("RGB", (1000, 10), (255, 0, 0)), ImageSpec(height=32, width=128, channels=3))
     assert wide.shape == (3, 32, 128) and (wide[0] == 255).all() and (wide[1] == 0).all()
+
+
+@pytest.mark.parametrize("command", ["finetune", "pretrain"])
+def test_streamed_batches_of_undecodable_images_are_skipped(tmp_path, monkeypatch, command):
+    """4 undecodable images of 6 in batches of 2: every epoch has a batch with nothing left in it."""
+    monkeypatch.setattr(dataset_module, "PRELOAD_LIMIT_BYTES", 0)  # stream from the LMDB, as for large sets
+    broken = b"\x89PNG\r\n\x1a\n broken"
+    write_lmdb(tmp_path / "db", [(broken, "AB12")] * 4 + [(_png(128, 32), "XY9"), (_png(128, 32), "CD34")])
+    options = (["--train", str(tmp_path / "db"), "--val", str(tmp_path / "db")] if command == "finetune"
+               else ["--method", "simclr", "--data", str(tmp_path / "db")])
+    assert main([command, *options, "--out", str(tmp_path / "run"), "--max-steps", "3", "--batch-size", "2",
+                 "--workers", "0", "--no-progress"]) == 0

@@ -91,6 +91,8 @@ class PretrainTask(L.LightningModule):
                 torch.cuda.set_rng_state_all(states["cuda"])
 
     def training_step(self, batch, _):
+        if len(batch[0]) < 2:  # one decodable image left in a streamed batch (Lightning skips empty ones)
+            return None  # and this one
         images = batch[0]
         with torch.no_grad():
             views = make_views(images, self.augment, 2)
@@ -147,6 +149,8 @@ def pretrain(cfg: PretrainConfig) -> dict:
                           proj_dim=cfg.proj_dim, hidden_dim=cfg.hidden_dim, temperature=cfg.temperature)
     augment = build_view_augment(cfg.augment, cfg.strength)
     dataset = LmdbTextDataset(cfg.data, spec)
+    if len(dataset) < 2:
+        raise UserError(f"{', '.join(cfg.data)}: one image; pretraining compares images of a batch, it needs two")
     loader = make_loader(dataset, cfg.batch_size, shuffle=True, drop_last=True, workers=cfg.workers)
     steps = cfg.max_steps or math.ceil(cfg.epochs * len(loader) / num_processes(cfg.devices, cfg.precision))
     task = PretrainTask(method, augment, optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay,

@@ -23,6 +23,8 @@ def quiet_lightning() -> None:
                     ".*The number of training batches.*", ".*Checkpoint directory.*exists and is not empty.*",
                     ".*_pytree.*", r".*module\(s\) in eval mode.*", ".*`isinstance.*LeafSpec.*",
                     ".*Using `DistributedSampler` with the dataloaders.*",  # validation repeats < N images (README)
+                    # a streamed batch of undecodable images, named in textssl's own warning
+                    ".*`training_step` returned `None`.*", ".*train_dataloader yielded None.*",
                     # a resumed SSL run reshuffles the rest of its epoch, which is as good as the unseen order
                     ".*resuming from a checkpoint that ended before the epoch ended.*"):
         warnings.filterwarnings("ignore", pattern)
