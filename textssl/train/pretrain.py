@@ -91,9 +91,9 @@ class PretrainTask(L.LightningModule):
                 torch.cuda.set_rng_state_all(states["cuda"])
 
     def training_step(self, batch, _):
-        if len(batch[0]) < 2:  # one decodable image left in a streamed batch (Lightning skips empty ones)
-            return None  # and this one
         images = batch[0]
+        if len(images) < 2:  # one decodable image left in a streamed batch: skipped, as Lightning skips empty ones
+            return None
         with torch.no_grad():
             views = make_views(images, self.augment, 2)
         loss, embeddings = self.method(views)
