@@ -125,6 +125,45 @@ def test_finetune_refuses_to_overwrite_a_run(capsys, tiny_data, tiny_run):
     assert_one_error_line(err, str(tiny_run), "holds a run")
 
 
+def test_pretrain_refuses_an_out_that_holds_a_run(capsys, tiny_data, tiny_run):
+    before = (tiny_run / "config.json").read_text()
+    status, err = run_cli(capsys, "pretrain", "--data", tiny_data["unlabeled"], "--out", str(tiny_run),
+                          "--max-steps", "1", "--batch-size", "32", "--no-progress")
+    assert status == 2
+    assert_one_error_line(err, str(tiny_run), "holds a run")
+    assert (tiny_run / "config.json").read_text() == before
+
+
+def test_bad_devices_fail_before_the_run_is_written(capsys, tiny_data, tmp_path):
+    status, err = run_cli(capsys, "finetune", "--train", tiny_data["train"], "--val", tiny_data["val"], "--out",
+                          str(tmp_path / "run"), "--max-steps", "1", "--devices", "foo", "--no-progress")
+    assert status == 2
+    assert_one_error_line(err, "--devices foo")
+    assert not (tmp_path / "run").exists()  # so the same command with good --devices can run
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["evaluate", "RUN", "--data", "VAL", "--batch-size", "0"], ["--batch-size", "at least 1"]),
+    (["data", "preview", "VAL", "--out", "OUT/p.png", "--count", "0"], ["--count", "at least 1"]),
+    (["data", "preview", "VAL", "--out", "OUT/p.txt"], ["--out", "ending in .png"]),
+    (["evaluate", "RUN", "--data", "VAL", "--json", "VAL/data.mdb"], ["--json", "ending in .json"]),
+    (["pretrain", "--out", "OUT", "--config", "OUT/resume.yaml"], ["'resume' belongs on the command line"]),
+    ([], ["COMMAND"]),
+])
+def test_bad_arguments_are_one_line(capsys, tiny_data, tiny_run, tmp_path, argv, words):
+    (tmp_path / "resume.yaml").write_text("resume: true\ndata: x\n")
+    names = {"RUN": str(tiny_run), "VAL": tiny_data["val"], "OUT": str(tmp_path)}
+    parts = [a.partition("/") for a in argv]
+    argv = [names[head] + sep + rest if head in names else head + sep + rest for head, sep, rest in parts]
+    try:
+        status = main(argv)
+    except SystemExit as exit_:  # the parser's own errors
+        status = exit_.code
+    assert status == 2
+    assert_one_error_line(capsys.readouterr().err.strip().splitlines(), *words)
+    assert LmdbReader(tiny_data["val"]).label(0)  # --json did not write over the dataset
+
+
 def test_unwritable_output_path(capsys, tiny_data, tiny_run, tmp_path):
     target = tmp_path / "no" / "such" / "dir" / "m.json"
     status, err = run_cli(capsys, "evaluate", str(tiny_run), "--data", tiny_data["val"], "--json", str(target))

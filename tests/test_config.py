@@ -32,6 +32,14 @@ def test_yaml_numbers_written_as_strings_are_converted():
     ("method", "byol", "p.yaml: 'method': 'byol' is not one of simclr, simsiam, seqclr"),
     ("mapping", "pixels", "'mapping': 'pixels' is not one of all, frame, window"),
     ("channels", 2, "'channels': 2 is not one of 1, 3"),
+    ("strength", 3, "p.yaml: 'strength' must be at most 2.0, got 3.0"),
+    ("lr", "nan", "p.yaml: 'lr' must be a finite number, got nan"),
+    ("epochs", ".inf", "p.yaml: 'epochs' must be a number, got '.inf'"),
+    ("epochs", float("inf"), "p.yaml: 'epochs' must be a finite number, got inf"),
+    ("max_steps", float("inf"), "p.yaml: 'max_steps' must be a whole number, got inf"),
+    ("seed", 2**40, "p.yaml: 'seed' must be at most 4294967295"),
+    ("data", [], "p.yaml: 'data' must be a path or a list of paths, got []"),
+    ("height", 36, "p.yaml: 'height' must be a multiple of 8, got 36"),
     ("extra_callbacks", [], "p.yaml: unknown key 'extra_callbacks'"),
     ("learning_rate", 0.1, "p.yaml: unknown key 'learning_rate'"),
 ])
@@ -46,6 +54,13 @@ def test_bad_command_line_value_names_the_option():
         build_config(FinetuneConfig, {"train": ["t"], "val": "v", "out": "o", "num_labels": 0})
     with pytest.raises(UserError, match="missing required option --val"):
         build_config(FinetuneConfig, {"train": ["t"], "out": "o"})
+
+
+def test_yaml_file_not_in_utf8(tmp_path):
+    preset = tmp_path / "p.yaml"
+    preset.write_text("lr: 0.1\n", encoding="utf-16")
+    with pytest.raises(UserError, match="p.yaml: not UTF-8 text"):
+        build_config(PretrainConfig, REQUIRED, str(preset))
 
 
 def test_optional_fields_take_none():

@@ -83,6 +83,17 @@ def test_contextual_features_and_bilstm_head_pretrain_the_sequence_model(tiny_da
     assert json.loads((run / "config.json").read_text())["model"]["shortcut"] is False
 
 
+def test_finetuning_takes_the_model_and_image_size_of_its_init_run(tiny_data, tmp_path):
+    pre, run = tmp_path / "pre", tmp_path / "run"
+    assert main(["pretrain", "--data", tiny_data["unlabeled"], "--out", str(pre), "--max-steps", "1",
+                 "--batch-size", "32", "--model", "large", "--width", "96", "--no-progress"]) == 0
+    assert main(["finetune", "--train", tiny_data["train"], "--val", tiny_data["val"], "--out", str(run),
+                 "--init", str(pre), "--max-steps", "1", "--batch-size", "32", "--no-progress"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert (config["finetune"]["model"], config["finetune"]["width"], config["image"]["width"]) == ("large", 96, 96)
+    assert config["model"]["dim"] == 256  # the large encoder's
+
+
 def test_console_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "textssl", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "pretrain" in result.stdout

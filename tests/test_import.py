@@ -67,6 +67,15 @@ def test_good_rows_kept_bad_rows_reported(folder, tmp_path):
     assert reader.image_bytes(1) == files["sub/b.jpg"]  # original bytes, not re-encoded
 
 
+def test_a_second_row_for_the_same_image_is_skipped(folder, tmp_path):
+    images, _, _ = folder
+    labels = tmp_path / "twice.txt"
+    labels.write_text("a.png\tAB12\n./a.png\tXY\nc.png\tQ\n")
+    report = import_labeled_folder(tmp_path / "db", images, labels, CHARSET)
+    assert report.kept == 2 and report.skipped == [(2, "a.png already imported from line 1")]
+    assert "BytesIO" not in dict(import_labeled_folder(tmp_path / "db2", *folder[:2], CHARSET).skipped)[5]
+
+
 def test_missing_inputs(folder, tmp_path):
     images, labels, _ = folder
     with pytest.raises(UserError, match=f"images directory not found: {tmp_path / 'nope'}"):
@@ -81,5 +90,5 @@ def test_no_usable_rows(folder, tmp_path):
     labels.write_text("missing.png\tAB\nno tab\n")
     with pytest.raises(UserError) as error:
         import_labeled_folder(tmp_path / "db", images, labels, CHARSET)
-    assert str(error.value) == f"no usable rows in {labels} (2 skipped)"
+    assert str(error.value) == f"no usable rows in {labels} (2 skipped; line 1: image not found: missing.png)"
     assert not (tmp_path / "db").exists()

@@ -33,7 +33,7 @@ def test_resume_after_kill_mid_epoch(tiny_data, tmp_path):
     assert 0 < killed_at < 40 and killed_at % 8 != 0  # 8 steps per epoch: killed mid-epoch
 
     resumed_at = time.time()
-    assert main([*args, "--resume"]) == 0
+    assert main(["pretrain", "--out", str(out), "--resume", "--no-progress"]) == 0  # the rest from config.json
     wall = time.time() - resumed_at
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 40
@@ -54,6 +54,25 @@ def test_pretrain_refuses_to_overwrite_a_checkpointed_run(tiny_data, tmp_path, c
     capsys.readouterr()
     assert main(base) == 2
     assert "--resume" in capsys.readouterr().err
+
+
+def test_ctrl_c_says_interrupted_and_keeps_the_checkpoint(tiny_data, tmp_path):
+    out = tmp_path / "pre"
+    process = subprocess.Popen([sys.executable, "-m", "textssl", "pretrain", "--data", tiny_data["unlabeled"],
+                                "--out", str(out), "--max-steps", "400", "--batch-size", "32", "--checkpoint-every",
+                                "2", "--no-progress"], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "checkpoints" / "last.ckpt").exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and err.strip().splitlines()[-1] == "interrupted", err
+    assert (out / "checkpoints" / "last.ckpt").is_file() and not (out / "metrics.json").exists()
+
+
+def test_resume_refuses_options_it_would_not_use(tmp_path, capsys):
+    assert main(["pretrain", "--out", str(tmp_path), "--resume", "--lr", "0.1"]) == 2
+    assert capsys.readouterr().err == "error: --resume continues with the options saved in OUT/config.json; drop --lr\n"
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):

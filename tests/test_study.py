@@ -85,12 +85,30 @@ def test_study_runs_and_resumes(tmp_path, monkeypatch, capsys):
     ("finetune: {devices: 2}", "finetune 'devices' is '2': a study trains on one device"),
     ("method_options: {simclr: {devices: auto}}", "method_options.simclr 'devices' is 'auto'"),
     ("reference: [{method: a (b, c), labels: 1, word_accuracy: 0.5, source: x}]", "quote text with commas"),
+    ("supervised: 5", "'supervised' must be a mapping"),
+    ("method_options: {simclr: 3}", "'method_options.simclr' must be a mapping of pretrain options"),
+    ("finetune: {init: runs/pre}", "'finetune.init' is set by the study"),
+    ("method_options: {simclr: {width: 100}}", "'method_options.simclr.width' is set by the study"),
 ])
 def test_bad_presets_fail_before_any_work(tmp_path, text, message):
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"data: {{unlabeled: 8, labeled: 8, val: 4, test: 4}}\nlabels: [8]\nmethods: [simclr]\n{text}\n")
     with pytest.raises(UserError, match=re.escape(message)):
         study.load_preset(str(bad))
+
+
+def test_methods_must_be_a_list(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {unlabeled: 8, labeled: 8, val: 4, test: 4}\nlabels: [8]\nmethods: simclr\n")
+    with pytest.raises(UserError, match="'methods' must be a list of method names"):
+        study.load_preset(str(bad))
+
+
+def test_study_refuses_a_folder_that_holds_something_else(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="holds files but no study"):
+        study.run_study(str(Path(__file__).parent / "tiny-study.yaml"), tmp_path, progress=False)
+    assert (tmp_path / "notes.txt").read_text() == "mine" and not (tmp_path / "preset.json").exists()
 
 
 def test_unknown_preset_and_too_many_labels(tmp_path):

@@ -30,9 +30,10 @@ class TextRecognizer:
         model = Recognizer(ModelConfig.from_dict(config["model"], run), charset.num_classes)
         try:
             model.load_state_dict(load_weights(run / MODEL_WEIGHTS))
-        except RuntimeError as exc:
-            reason = str(exc).splitlines()[0]
-            raise UserError(f"{run / MODEL_WEIGHTS}: weights do not match config.json ({reason})") from None
+        except RuntimeError as exc:  # the first line only says "Error(s) in loading state_dict"
+            reason = " ".join(str(exc).split("\n", 1)[-1].split())[:160]
+            raise UserError(f"{run / MODEL_WEIGHTS}: weights do not match config.json and charset.txt ({reason})") \
+                from None
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         return cls(model, charset, ImageSpec(**config["image"]), device)
 

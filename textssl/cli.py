@@ -12,7 +12,7 @@ from textssl.errors import UserError
 
 COMMON_HELP = {
     "epochs": "training budget in epochs", "max_steps": "training budget in optimizer steps (overrides --epochs)",
-    "batch_size": "images per batch", "optimizer": "adamw or sgd", "lr": "peak learning rate",
+    "batch_size": "images per batch", "optimizer": "adamw or sgd (momentum 0.9)", "lr": "peak learning rate",
     "weight_decay": "weight decay", "warmup": "fraction of the steps with linear warm-up (then cosine decay)",
     "augment": "view pipeline: captcha, seqclr, seqclr-light (seqclr without perspective, speckle or sharpening)"
                " or none",
@@ -28,27 +28,39 @@ COMMON_HELP = {
 PRETRAIN_HELP = {
     **COMMON_HELP, "data": "unlabeled (or labeled) LMDB; repeat for several", "out": "run directory to write",
     "method": "SSL method", "mapping": "instance mapping: all, frame or window (default: the method's)",
-    "windows": "instances per image for --mapping window", "head": "projection head: mlp or bilstm (seqclr)",
+    "windows": "instances per image for --mapping window", "head": "projection head: mlp or bilstm",
     "features": "visual (CNN output) or contextual (after the BiLSTM)", "proj_dim": "projection size",
-    "hidden_dim": "projection hidden size", "temperature": "InfoNCE temperature",
+    "hidden_dim": "hidden size of the mlp head", "temperature": "InfoNCE temperature (simclr, seqclr)",
     "checkpoint_every": "write checkpoints/last.ckpt every N steps",
-    "resume": "continue from checkpoints/last.ckpt with the options saved in OUT/config.json",
+    "resume": "continue from checkpoints/last.ckpt with the options saved in OUT/config.json (give only --out"
+              " and run-time options: --workers, --devices, --precision, --progress)",
 }
 FINETUNE_HELP = {
     **COMMON_HELP, "train": "labeled training LMDB; repeat for several", "val": "labeled validation LMDB",
     "out": "run directory to write", "init": "pretraining run whose encoder starts the recognizer",
     "protocol": "full, frozen (encoder frozen) or two-stage (head, then whole network)",
-    "num_labels": "use a seeded random subset of N labeled samples", "head_steps": "two-stage: steps of the head stage",
+    "num_labels": "use a seeded random subset of N labeled samples",
+    "head_steps": "two-stage: steps of the head stage (default: a fifth of the budget)",
     "lr_whole": "two-stage: learning rate of the whole-network stage", "charset": "charset preset, file or chars:...",
-    "val_every": "validate every N steps",
+    "val_every": "validate every N steps (default: a tenth of each stage)",
+    "model": "model size: small or large (default: the --init run's, else small)",
+    "height": "image height (default: the --init run's, else 32)",
+    "width": "image width, padded (default: the --init run's, else 128)",
+    "channels": "1 (grey) or 3 (RGB) (default: the --init run's, else 1)",
     "early_stopping": "stop after N validations without improvement (those that read nothing do not count)",
     "clip": "gradient clipping norm",
 }
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def _data_parser(sub) -> None:
     data = sub.add_parser("data", help="make, import and inspect LMDB datasets")
-    data = data.add_subparsers(dest="data_cmd", required=True)
+    data = data.add_subparsers(dest="data_cmd", metavar="SUBCOMMAND", required=True)
     cap = data.add_parser("captcha", help="generate captcha images into an LMDB")
     cap.add_argument("out", help="LMDB directory to create")
     cap.add_argument("--count", type=int, required=True, help="number of images")
@@ -70,7 +82,7 @@ def _data_parser(sub) -> None:
     pre.add_argument("--out", required=True, help="PNG file to write")
     pre.add_argument("--augment", default="seqclr", help=f"{COMMON_HELP['augment']} (default: seqclr)")
     pre.add_argument("--strength", type=float, default=1.0, help="augmentation strength (default: 1.0)")
-    pre.add_argument("--count", type=int, default=8, help="samples (default: 8)")
+    pre.add_argument("--count", type=_positive, default=8, help="samples (default: 8)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -86,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     from textssl.train.pretrain import PretrainConfig
 
     parser = _Parser(prog="textssl", description="Self-supervised pretraining for text recognition.")
-    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub = parser.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
     _data_parser(sub)
     pre = sub.add_parser("pretrain", help="SSL-pretrain an encoder on unlabeled images",
                          description=f"methods: {', '.join(METHODS)}")
@@ -99,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("run", help="fine-tuned run directory")
     ev.add_argument("--data", required=True, action="append", help="labeled LMDB; repeat for several")
     ev.add_argument("--json", help="also write the metrics to this JSON file")
-    ev.add_argument("--batch-size", type=int, default=64, help="images per batch (default: 64)")
+    ev.add_argument("--batch-size", type=_positive, default=64, help="images per batch (default: 64)")
     st = sub.add_parser("study", help="label-efficiency study: SSL methods vs supervised at several label budgets")
     st.add_argument("--preset", required=True, help="preset name (captcha-quick, captcha-paper) or a YAML file")
     st.add_argument("--out", required=True, help="study folder (results.json, results.md, accuracy.png)")
@@ -130,8 +142,12 @@ def _data(args) -> None:
         from textssl.augment.preview import write_preview
         from textssl.augment.views import build_view_augment
         from textssl.data.dataset import ImageSpec, LmdbTextDataset, collate
+        if not args.out.endswith(".png") or Path(args.out).is_dir():
+            raise UserError(f"--out {args.out}: needs a file name ending in .png")
         dataset = LmdbTextDataset(args.lmdb, ImageSpec())
         batch = collate([dataset[i] for i in range(min(args.count, len(dataset)))])
+        if batch is None:
+            raise UserError(f"{args.lmdb}: none of its first {args.count} images can be decoded")
         write_preview(batch[0], args.out, build_view_augment(args.augment, args.strength))
         print(f"wrote {args.out}")
 
@@ -161,8 +177,8 @@ def run(args) -> int:
     elif args.cmd in ("pretrain", "finetune"):
         options = {k: v for k, v in vars(args).items() if k not in ("cmd", "config")}
         if args.cmd == "pretrain":
-            from textssl.train.pretrain import PretrainConfig, pretrain
-            metrics = pretrain(build_config(PretrainConfig, options, args.config))
+            from textssl.train.pretrain import pretrain, pretrain_config
+            metrics = pretrain(pretrain_config(options, args.config))
         else:
             from textssl.train.finetune import FinetuneConfig, finetune
             metrics = finetune(build_config(FinetuneConfig, options, args.config))
@@ -198,6 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except SystemExit as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # Lightning's clean-up after Ctrl-C ends in exit(1)
+            print("interrupted", file=sys.stderr)
+            return 130
+        raise
 
 
 if __name__ == "__main__":

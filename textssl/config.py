@@ -1,13 +1,14 @@
 """Command-line options generated from config dataclasses, merged with YAML presets.
 
 Precedence: dataclass defaults < ``--config`` YAML file < options given on the command line.
-Every value is checked against its field's type, ``choices``, ``min`` and ``max`` (field metadata), and a
+Every value is checked against its field's type, ``choices``, ``min``, ``max`` and ``multiple`` (field metadata), and a
 bad one is reported naming the option or the file and key it came from.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -27,9 +28,19 @@ def at_least(default, low) -> dataclasses.Field:
     return dataclasses.field(default=default, metadata={"min": low})
 
 
+def within(default, low, high) -> dataclasses.Field:
+    """A numeric dataclass field whose value must lie in [low, high]."""
+    return dataclasses.field(default=default, metadata={"min": low, "max": high})
+
+
 def fraction(default) -> dataclasses.Field:
     """A numeric dataclass field whose value must lie in [0, 1]."""
-    return dataclasses.field(default=default, metadata={"min": 0.0, "max": 1.0})
+    return within(default, 0.0, 1.0)
+
+
+def multiple_of(default, step) -> dataclasses.Field:
+    """A whole-number dataclass field whose value must be a positive multiple of ``step`` (or None)."""
+    return dataclasses.field(default=default, metadata={"min": step, "multiple": step})
 
 
 def api_only() -> dataclasses.Field:
@@ -58,7 +69,8 @@ def add_options(parser: argparse.ArgumentParser, cls, helps: dict[str, str]) -> 
         flag = "--" + f.name.replace("_", "-")
         kind = _base_type(hints[f.name])
         default = f.default if f.default is not dataclasses.MISSING else None
-        text = helps[f.name] + (f" (default: {default})" if default not in (None, False, "") else "")
+        shown = default is not None and default is not False and default != ""
+        text = helps[f.name] + (f" (default: {default})" if shown else "")
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
         elif kind is list:
@@ -74,7 +86,9 @@ def read_yaml(path: str | Path, what: str = "--config") -> dict:
     if not path.is_file():
         raise UserError(f"{what} {path}: no such file")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text (save the YAML file as UTF-8)") from None
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):
@@ -123,16 +137,18 @@ def _checked(f: dataclasses.Field, hint, value, where: str):
             if isinstance(value, bool) or (kind is int and float(value) != int(float(value))):
                 raise ValueError
             value = kind(float(value)) if kind is int else kind(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             wanted = "a whole number" if kind is int else "a number"
             raise UserError(f"{where} must be {wanted}, got {value!r}") from None
+        if not math.isfinite(value):
+            raise UserError(f"{where} must be a finite number, got {value!r}")
     elif kind is str:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise UserError(f"{where} must be a string, got {value!r}")
         value = str(value)
     elif kind is list:
         value = [value] if isinstance(value, str) else value
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
             raise UserError(f"{where} must be a path or a list of paths, got {value!r}")
     choices, low, high = f.metadata.get("choices"), f.metadata.get("min"), f.metadata.get("max")
     if choices and value not in choices:
@@ -141,4 +157,6 @@ def _checked(f: dataclasses.Field, hint, value, where: str):
         raise UserError(f"{where} must be at least {low}, got {value!r}")
     if high is not None and value > high:
         raise UserError(f"{where} must be at most {high}, got {value!r}")
+    if f.metadata.get("multiple") and value % f.metadata["multiple"]:
+        raise UserError(f"{where} must be a multiple of {f.metadata['multiple']}, got {value!r}")
     return value

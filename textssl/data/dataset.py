@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from dataclasses import asdict, dataclass
 
 import torch
@@ -40,12 +41,18 @@ def to_tensor(image: Image.Image, spec: ImageSpec) -> torch.Tensor:
     return out
 
 
+def image_error(exc: Exception) -> str:
+    """PIL's complaint about an image, on one line and without the repr of the in-memory file."""
+    text = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", " ".join(str(exc).split()))
+    return f"{exc.__class__.__name__}: {text[:120]}" if text else exc.__class__.__name__
+
+
 def decode_image(data: bytes, spec: ImageSpec, source: str) -> torch.Tensor:
     try:
         with Image.open(io.BytesIO(data)) as image:
             return to_tensor(image, spec)
     except Exception as exc:  # PIL raises many types for broken files
-        raise UserError(f"{source}: cannot decode image ({exc.__class__.__name__}: {exc})") from None
+        raise UserError(f"{source}: cannot decode image ({image_error(exc)})") from None
 
 
 class LmdbTextDataset(Dataset):

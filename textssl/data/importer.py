@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from textssl.data.charset import Charset
+from textssl.data.dataset import image_error
 from textssl.data.lmdb_io import write_lmdb
 from textssl.errors import UserError
 
@@ -30,17 +31,24 @@ def import_labeled_folder(out, images_dir, labels_file, charset: Charset, *, pro
     if not os.path.isfile(labels_file):
         raise UserError(f"labels file not found: {labels_file}")
     report = ImportReport(kept=0)
+    imported_at: dict[str, int] = {}  # image path -> line number
 
     def good_rows():
         for number, line in _read_lines(labels_file):
             sample, reason = _check_row(line, images_dir, charset)
+            image = None if reason else os.path.normpath(line.split("\t", 1)[0])
+            if image in imported_at:
+                reason = f"{image} already imported from line {imported_at[image]}"
+            elif image:
+                imported_at[image] = number
             if reason:
                 report.skipped.append((number, reason))
                 continue
             report.kept += 1
             yield sample
         if report.kept == 0:  # raised inside write_lmdb, which then removes its partial output
-            raise UserError(f"no usable rows in {labels_file} ({len(report.skipped)} skipped)")
+            first = f"; line {report.skipped[0][0]}: {report.skipped[0][1]}" if report.skipped else ""
+            raise UserError(f"no usable rows in {labels_file} ({len(report.skipped)} skipped{first})")
 
     write_lmdb(out, good_rows(), progress=progress)
     return report
@@ -98,5 +106,5 @@ def _image_problem(data: bytes) -> str:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
-        return " ".join(str(e).split())[:120] or type(e).__name__
+        return image_error(e)
     return ""

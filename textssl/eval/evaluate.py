@@ -6,6 +6,7 @@ from pathlib import Path
 
 from textssl.api import TextRecognizer
 from textssl.data.dataset import LmdbTextDataset, make_loader
+from textssl.errors import UserError
 from textssl.eval.metrics import text_metrics
 from textssl.train.run_dir import write_json
 
@@ -17,6 +18,9 @@ def evaluate_run(run: str | Path, data: str | list[str], *, batch_size: int = 64
     Rows that cannot be scored (empty or out-of-charset label, undecodable image) are left out with a
     warning and counted in ``skipped_samples``.
     """
+    if json_path and not (str(json_path).endswith(".json") and Path(json_path).parent.is_dir()
+                          and not Path(json_path).is_dir()):
+        raise UserError(f"--json {json_path}: needs a file name ending in .json in an existing folder")
     reader = TextRecognizer.load(run)
     dataset = LmdbTextDataset(data, reader.spec, charset=reader.charset, labeled=True)
     metrics = evaluate_samples(reader, dataset, batch_size=batch_size, workers=workers)

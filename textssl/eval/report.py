@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from textssl.data.charset import Charset  # noqa: E402
 from textssl.data.lmdb_io import LmdbReader  # noqa: E402
 from textssl.eval.metrics import text_metrics  # noqa: E402
+from textssl.train.run_dir import replaced_atomically  # noqa: E402
 
 
 def tesseract_row(test_lmdb: str, charset: str) -> tuple[dict | None, str]:
@@ -84,7 +85,8 @@ def markdown_table(preset: dict, rows: list[dict], notes: list[str] = ()) -> str
 
 def write_report(out: Path, preset: dict, rows: list[dict], notes: list[str] = ()) -> str:
     table = markdown_table(preset, rows, notes)
-    (out / "results.md").write_text(table)
+    with replaced_atomically(out / "results.md") as tmp:
+        tmp.write_text(table)
     fig, ax = plt.subplots(figsize=(6, 4))
     for method in dict.fromkeys(r["method"] for r in rows if r["method"] != "tesseract"):
         points = sorted((r["labels"], r["word_accuracy"]) for r in rows if r["method"] == method)
@@ -100,6 +102,7 @@ def write_report(out: Path, preset: dict, rows: list[dict], notes: list[str] = (
     ax.legend()
     ax.set_title(preset["name"])
     fig.tight_layout()
-    fig.savefig(out / "accuracy.png", dpi=120)
+    with replaced_atomically(out / "accuracy.png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
     return table

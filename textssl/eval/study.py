@@ -23,7 +23,7 @@ from textssl.errors import UserError
 from textssl.eval.evaluate import evaluate_run
 from textssl.eval.report import tesseract_row, write_report
 from textssl.methods import METHODS
-from textssl.train.finetune import FinetuneConfig, finetune
+from textssl.train.finetune import FinetuneConfig, finetune, settle_model
 from textssl.train.pretrain import LAST_CHECKPOINT, PretrainConfig, pretrain
 from textssl.train.run_dir import CONFIG, METRICS, write_json
 
@@ -34,6 +34,8 @@ STUDY_KEYS = {"name", "data", "methods", "labels", "pretrain", "method_options",
 STYLE_KEYS = ("charset", "min_len", "max_len", "width", "height")
 SPLITS = (("unlabeled", False), ("labeled", True), ("val", True), ("test", True))
 SPEC = "spec.json"
+SET_BY_STUDY = {"pretrain": ("data", "out", "method", "height", "width", "resume"),  # from data and labels
+                "finetune": ("train", "val", "out", "init", "num_labels", "charset", "height", "width")}
 INPUTS = "inputs.json"  # what a pretraining run or fine-tuning cell was trained from, beyond its options
 
 
@@ -55,9 +57,12 @@ def load_preset(name: str) -> dict:
     data = preset.get("data")
     if not isinstance(data, dict):
         raise UserError(f"{where}: 'data' must be a mapping with the split sizes")
+    _check_sections(preset, where)
     for key, value in data.items():
         if key not in (*STYLE_KEYS, *(s for s, _ in SPLITS), "seed"):
             raise UserError(f"{where}: unknown key 'data.{key}'")
+    if not isinstance(data.get("seed", 0), int) or isinstance(data.get("seed"), bool):
+        raise UserError(f"{where}: 'data.seed' must be a whole number")
     for split, _ in SPLITS:
         needed = split != "unlabeled" or preset["methods"]
         if needed and not (isinstance(data.get(split), int) and data[split] > 0):
@@ -84,12 +89,30 @@ def load_preset(name: str) -> dict:
         if cfg.devices != "1":  # Lightning starts each further process from the command line again
             raise UserError(f"{where}: {section} 'devices' is {cfg.devices!r}: a study trains on one device, since "
                             f"each process of several would run the whole study; use textssl pretrain / finetune")
+    scratch = settle_model(tuned[0])  # the supervised arm's model, which every SSL arm must share
     for method, pre in pretrained.items():
-        for key in ("model", "channels"):  # fine-tuning builds the encoder that pretraining trained
-            if getattr(pre, key) != getattr(tuned[0], key):
+        for key in ("model", "channels"):
+            if getattr(pre, key) != getattr(scratch, key):
                 raise UserError(f"{where}: pretrain / method_options.{method} '{key}' is {getattr(pre, key)!r} but "
-                                f"finetune '{key}' is {getattr(tuned[0], key)!r}: give both the same")
+                                f"finetune '{key}' is {getattr(scratch, key)!r}: give both the same")
     return preset
+
+
+def _check_sections(preset: dict, where: str) -> None:
+    """The sections' types, and no option in them that the study sets itself."""
+    if not (isinstance(preset["methods"], list) and all(isinstance(m, str) for m in preset["methods"])):
+        raise UserError(f"{where}: 'methods' must be a list of method names")
+    for key in ("supervised", "method_options"):
+        if not isinstance(preset.get(key, {}), dict):
+            raise UserError(f"{where}: '{key}' must be a mapping")
+    sections = [(kind, preset.get(kind, {}), kind) for kind in SET_BY_STUDY]
+    sections += [(f"method_options.{m}", o, "pretrain") for m, o in preset.get("method_options", {}).items()]
+    for name, options, kind in sections:
+        if not isinstance(options, dict):
+            raise UserError(f"{where}: '{name}' must be a mapping of {kind} options")
+        fixed = sorted(set(options) & set(SET_BY_STUDY[kind]))
+        if fixed:
+            raise UserError(f"{where}: '{name}.{fixed[0]}' is set by the study (from 'data', 'labels' and --out)")
 
 
 def _pretrain_config(preset: dict, method: str, data: str, out: str, where: str) -> PretrainConfig:
@@ -196,6 +219,7 @@ def _pretrained(cfg: PretrainConfig) -> tuple[str, float]:
 def _finetuned(cfg: FinetuneConfig, test: str) -> dict:
     """Fine-tune one cell unless it finished before from the same settings and inputs, then evaluate
     it on the test set unless it was evaluated on this one before."""
+    cfg = settle_model(cfg)  # as finetune saves it, to compare with a finished cell's settings
     out = Path(cfg.out)
     result = out / "test.json"
     inputs = _inputs([*cfg.train, cfg.val], cfg.init)
@@ -221,6 +245,8 @@ def run_study(preset_name: str, out: str | Path, progress: bool = True) -> list[
     preset = load_preset(preset_name)
     where = preset_name
     out = Path(out)
+    if out.is_dir() and any(out.iterdir()) and not (out / "preset.json").is_file():
+        raise UserError(f"--out {out}: holds files but no study (preset.json); choose a new or empty folder")
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "preset.json", preset)
     start = time.time()

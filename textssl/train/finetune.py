@@ -11,11 +11,11 @@ from pathlib import Path
 import torch
 
 from textssl.augment.views import build_view_augment
-from textssl.config import at_least, choice
+from textssl.config import at_least, choice, multiple_of
 from textssl.data.charset import Charset
 from textssl.data.dataset import ImageSpec, LmdbTextDataset, make_loader
 from textssl.errors import UserError
-from textssl.models.crnn import ModelConfig, Recognizer, model_config
+from textssl.models.crnn import SIZES, ModelConfig, Recognizer, model_config
 from textssl.train.options import TrainOptions
 from textssl.train.recognition import RecognizerTask
 from textssl.train.run_dir import (
@@ -31,6 +31,7 @@ from textssl.train.run_dir import (
 from textssl.train.trainer import BestWeights, is_main_process, make_trainer, num_processes
 
 PROTOCOLS = ("full", "frozen", "two-stage")
+MODEL_KEYS = ("model", "height", "width", "channels")
 log = logging.getLogger("textssl")
 
 
@@ -49,6 +50,27 @@ class FinetuneConfig(TrainOptions):
     val_every: int | None = at_least(None, 1)
     early_stopping: int | None = at_least(None, 1)
     clip: float = at_least(5.0, 0.0)
+    # None: the --init run's, or without --init the pretraining defaults (small, 32, 128, 1)
+    model: str | None = choice(None, SIZES)
+    height: int | None = multiple_of(None, 8)
+    width: int | None = at_least(None, 8)
+    channels: int | None = choice(None, (1, 3))
+
+
+def settle_model(cfg: FinetuneConfig) -> FinetuneConfig:
+    """``cfg`` with the model size and image shape filled in: the --init run's, else the defaults.
+    A value given that differs from the --init run's is refused: its encoder was built for that one."""
+    if cfg.init is None:
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainOptions) if f.name in MODEL_KEYS}
+        return dataclasses.replace(cfg, **{k: defaults[k] for k in MODEL_KEYS if getattr(cfg, k) is None})
+    _, pre = read_config(cfg.init, ENCODER_WEIGHTS, "pretrain")
+    built = {"model": pre.get("pretrain", {}).get("model", "small"), **pre["image"]}
+    for key in MODEL_KEYS:
+        given = getattr(cfg, key)
+        if given is not None and given != built[key]:
+            raise UserError(f"--{key} {given}: the encoder of --init {cfg.init} was pretrained with {built[key]}; "
+                            f"leave --{key} out or give {built[key]}")
+    return dataclasses.replace(cfg, **{k: built[k] for k in MODEL_KEYS})
 
 
 def load_pretrained(init: str) -> tuple[dict, dict]:
@@ -58,19 +80,13 @@ def load_pretrained(init: str) -> tuple[dict, dict]:
 
 
 def build_model(cfg: FinetuneConfig, charset: Charset) -> tuple[Recognizer, ImageSpec, tuple[str, ...]]:
-    """The recognizer, its image spec and the names of the modules that came pretrained."""
+    """The recognizer, its image spec and the names of the modules that came pretrained (``cfg`` settled)."""
     if cfg.init is None:
         spec = ImageSpec(cfg.height, cfg.width, cfg.channels)
         model = Recognizer(model_config(cfg.model, cfg.channels, cfg.height, cfg.shortcut), charset.num_classes)
         return model, spec, ()
     pre, weights = load_pretrained(cfg.init)
     spec = ImageSpec(**pre["image"])
-    wanted = {"model": cfg.model, **{k: getattr(cfg, k) for k in ("height", "width", "channels")}}
-    built = {"model": pre.get("pretrain", {}).get("model", cfg.model), **pre["image"]}
-    for key, value in wanted.items():
-        if value != built[key]:
-            raise UserError(f"--{key} {value}: the encoder of --init {cfg.init} was pretrained with {built[key]}; "
-                            f"fine-tune with --{key} {built[key]}")
     pretrained = tuple(sorted({key.split(".", 1)[0] for key in weights}))
     # the architecture is the pretraining run's; --shortcut decides only around a sequence model it did not train
     mcfg = ModelConfig.from_dict(pre["model"], cfg.init)
@@ -103,9 +119,11 @@ def finetune(cfg: FinetuneConfig) -> dict:
     """Train a recognizer into ``cfg.out``; returns the metrics written to metrics.json."""
     out = Path(cfg.out)
     if is_main_process() and (out / CONFIG).exists():
-        raise UserError(f"{out}: holds a run already; choose another --out or remove it")
+        unfinished = "" if (out / METRICS).exists() else " (unfinished: no metrics.json)"
+        raise UserError(f"{out}: holds a run already{unfinished}; choose another --out or remove it")
     if cfg.protocol != "full" and cfg.init is None:
         raise UserError(f"--protocol {cfg.protocol} needs --init PRETRAIN_RUN")
+    cfg = settle_model(cfg)
     torch.manual_seed(cfg.seed)
     charset = Charset.from_spec(cfg.charset)
     model, spec, pretrained = build_model(cfg, charset)
@@ -116,7 +134,8 @@ def finetune(cfg: FinetuneConfig) -> dict:
     val_set = LmdbTextDataset(cfg.val, spec, charset=charset, labeled=True, max_frames=frames)
     train_loader = make_loader(train_set, cfg.batch_size, shuffle=True, drop_last=True, workers=cfg.workers)
     val_loader = make_loader(val_set, 256, shuffle=False, workers=cfg.workers)
-    steps = cfg.max_steps or math.ceil(cfg.epochs * len(train_loader) / num_processes(cfg.devices, cfg.precision))
+    processes = num_processes(cfg.devices, cfg.precision)  # also checks both before the run is written
+    steps = cfg.max_steps or math.ceil(cfg.epochs * len(train_loader) / processes)
     plan = stages(cfg, steps, pretrained)
 
     config = {"kind": "recognizer", "model": model.cfg.to_dict(), "image": spec.to_dict(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textssl.augment.views import PIPELINES
-from textssl.config import api_only, at_least, choice, fraction
+from textssl.config import api_only, at_least, choice, fraction, multiple_of, within
 from textssl.models.crnn import SIZES
 from textssl.train.schedule import OPTIMIZERS
 
@@ -21,13 +21,13 @@ class TrainOptions:
     weight_decay: float = at_least(1e-4, 0.0)
     warmup: float = fraction(0.05)
     augment: str = choice("captcha", PIPELINES)
-    strength: float = at_least(1.0, 0.0)
+    strength: float = within(1.0, 0.0, 2.0)
     model: str = choice("small", SIZES)
     shortcut: bool = True
-    height: int = at_least(32, 8)
+    height: int = multiple_of(32, 8)
     width: int = at_least(128, 8)
     channels: int = choice(1, (1, 3))
-    seed: int = 0
+    seed: int = within(0, 0, 2**32 - 1)
     precision: str = choice("32-true", PRECISIONS)
     devices: str = "1"
     workers: int = at_least(2, 0)

@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from textssl.augment.views import PIPELINES, build_view_augment, make_views
-from textssl.config import at_least, choice, config_from_dict
+from textssl.config import at_least, build_config, choice, config_from_dict
 from textssl.data.dataset import ImageSpec, LmdbTextDataset, make_loader
 from textssl.errors import UserError
 from textssl.methods import MAPPINGS, METHODS, build_method
@@ -35,6 +35,7 @@ from textssl.train.schedule import make_optimizer, warmup_cosine
 from textssl.train.trainer import is_main_process, make_trainer, num_processes
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+RUN_TIME = ("progress", "workers", "devices", "precision")  # options a resumed run may change
 
 
 @dataclass(kw_only=True)
@@ -116,6 +117,24 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, tmp)
 
 
+def pretrain_config(options: dict, yaml_path: str | None = None) -> PretrainConfig:
+    """The config from command-line ``options`` over a ``--config`` file. With --resume the run's saved
+    options hold, so only --out and the run-time options may be given."""
+    if not options.get("resume"):
+        cfg = build_config(PretrainConfig, options, yaml_path)
+        if cfg.resume:
+            raise UserError(f"{yaml_path}: 'resume' belongs on the command line: textssl pretrain --out RUN --resume")
+        return cfg
+    given = ["config"] * bool(yaml_path) + [k for k in options if k not in ("out", "resume", *RUN_TIME)]
+    if given:
+        raise UserError(f"--resume continues with the options saved in OUT/{CONFIG}; "
+                        f"drop --{given[0].replace('_', '-')}")
+    if "out" not in options:
+        raise UserError("missing required option --out")
+    run, config = read_config(options["out"], CONFIG, "pretrain")
+    return config_from_dict(PretrainConfig, config.get("pretrain", {}), str(run / CONFIG), overrides=options)
+
+
 def resumed_config(cfg: PretrainConfig) -> tuple[PretrainConfig, int]:
     """The run's saved options (run-time ones such as --progress and --workers from ``cfg``) and the
     step its last checkpoint reached."""
@@ -127,9 +146,9 @@ def resumed_config(cfg: PretrainConfig) -> tuple[PretrainConfig, int]:
         step = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
     except Exception as exc:  # torch.load raises many types for a damaged file
         raise UserError(f"{last}: unreadable checkpoint ({exc.__class__.__name__})") from None
-    run_time = {k: getattr(cfg, k) for k in ("progress", "workers", "devices", "precision", "extra_callbacks")}
+    run_time = {k: getattr(cfg, k) for k in (*RUN_TIME, "extra_callbacks")}
     saved = config_from_dict(PretrainConfig, config.get("pretrain", {}), str(run / CONFIG))
-    return dataclasses.replace(saved, resume=True, **run_time), step
+    return dataclasses.replace(saved, resume=True, out=cfg.out, **run_time), step
 
 
 def pretrain(cfg: PretrainConfig) -> dict:
@@ -141,6 +160,8 @@ def pretrain(cfg: PretrainConfig) -> dict:
         cfg, resumed_at = resumed_config(cfg)
     elif last.is_file():
         raise UserError(f"{out}: holds a pretraining checkpoint; pass --resume to continue it or choose another --out")
+    elif is_main_process() and (out / CONFIG).is_file():  # the further processes of --devices N find it written
+        raise UserError(f"{out}: holds a run already; choose another --out or remove it")
     torch.manual_seed(cfg.seed)
     spec = ImageSpec(cfg.height, cfg.width, cfg.channels)
     mcfg = model_config(cfg.model, cfg.channels, cfg.height, cfg.shortcut)
@@ -152,7 +173,8 @@ def pretrain(cfg: PretrainConfig) -> dict:
     if len(dataset) < 2:
         raise UserError(f"{', '.join(cfg.data)}: one image; pretraining compares images of a batch, it needs two")
     loader = make_loader(dataset, cfg.batch_size, shuffle=True, drop_last=True, workers=cfg.workers)
-    steps = cfg.max_steps or math.ceil(cfg.epochs * len(loader) / num_processes(cfg.devices, cfg.precision))
+    processes = num_processes(cfg.devices, cfg.precision)  # also checks both before the run is written
+    steps = cfg.max_steps or math.ceil(cfg.epochs * len(loader) / processes)
     task = PretrainTask(method, augment, optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay,
                         total_steps=steps, warmup=cfg.warmup)
     if is_main_process():

@@ -1,7 +1,7 @@
-"""A run directory: config.json, charset.txt, weights as safetensors, metrics.json. Never pickles.
+"""A run directory: config.json, charset.txt (recognizers), weights as safetensors, metrics.json.
 
-Every file is written to a temporary sibling and renamed over its final name, so a crash never
-leaves a half-written file behind.
+Weights are never pickled, so loading a model never unpickles code. Every file here is written to a
+temporary sibling and renamed over its final name, so a crash never leaves a half-written file behind.
 """
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ def replaced_atomically(path: Path):
         with open(tmp, "rb+") as written:
             os.fsync(written.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # named after the file the caller asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -67,7 +67,7 @@ class EarlyStoppingOffThePlateau(EarlyStopping):
 def _trainer(devices: int | str, precision: str, **options) -> L.Trainer:
     try:
         return L.Trainer(devices=devices, precision=precision, **options)
-    except (MisconfigurationException, ValueError) as exc:
+    except (MisconfigurationException, ValueError, TypeError) as exc:
         raise UserError(f"--devices {devices} / --precision {precision}: {exc}") from None
 
 
