@@ -134,6 +134,15 @@ def test_pretrain_refuses_an_out_that_holds_a_run(capsys, tiny_data, tiny_run):
     assert (tiny_run / "config.json").read_text() == before
 
 
+def test_a_run_that_failed_before_writing_anything_can_be_started_again(capsys, tiny_data, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")  # as a start that died before its first weights
+    assert main(["finetune", "--train", tiny_data["train"], "--val", tiny_data["val"], "--out", str(run),
+                 "--max-steps", "1", "--batch-size", "32", "--no-progress"]) == 0
+    assert (run / "metrics.json").is_file()
+
+
 def test_bad_devices_fail_before_the_run_is_written(capsys, tiny_data, tmp_path):
     status, err = run_cli(capsys, "finetune", "--train", tiny_data["train"], "--val", tiny_data["val"], "--out",
                           str(tmp_path / "run"), "--max-steps", "1", "--devices", "foo", "--no-progress")

@@ -94,6 +94,14 @@ def test_finetuning_takes_the_model_and_image_size_of_its_init_run(tiny_data, tm
     assert config["model"]["dim"] == 256  # the large encoder's
 
 
+def test_a_run_prints_no_lightning_banner(tiny_data, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "textssl", "finetune", "--train", tiny_data["train"], "--val",
+                             tiny_data["val"], "--out", str(tmp_path / "run"), "--max-steps", "1", "--batch-size",
+                             "32", "--no-progress"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "GPU available" not in result.stderr and "TPU available" not in result.stderr, result.stderr
+
+
 def test_console_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "textssl", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "pretrain" in result.stdout

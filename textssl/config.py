@@ -134,13 +134,18 @@ def _checked(f: dataclasses.Field, hint, value, where: str):
             raise UserError(f"{where} must be true or false, got {value!r}")
     elif kind in (int, float):
         try:
-            if isinstance(value, bool) or (kind is int and float(value) != int(float(value))):
+            if isinstance(value, bool):
                 raise ValueError
-            value = kind(float(value)) if kind is int else kind(value)
+            if kind is int and not isinstance(value, int):  # 20, 2e3 or "20" from YAML; not 2.5
+                if float(value) != int(float(value)):
+                    raise ValueError
+                value = int(float(value))
+            elif kind is float:
+                value = float(value)
         except (TypeError, ValueError, OverflowError):
             wanted = "a whole number" if kind is int else "a number"
             raise UserError(f"{where} must be {wanted}, got {value!r}") from None
-        if not math.isfinite(value):
+        if kind is float and not math.isfinite(value):
             raise UserError(f"{where} must be a finite number, got {value!r}")
     elif kind is str:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):

@@ -19,10 +19,10 @@ from textssl.models.crnn import SIZES, ModelConfig, Recognizer, model_config
 from textssl.train.options import TrainOptions
 from textssl.train.recognition import RecognizerTask
 from textssl.train.run_dir import (
-    CONFIG,
     ENCODER_WEIGHTS,
     METRICS,
     MODEL_WEIGHTS,
+    holds_work,
     load_weights,
     read_config,
     save_run,
@@ -118,7 +118,7 @@ def stages(cfg: FinetuneConfig, steps: int, pretrained: tuple[str, ...]) -> list
 def finetune(cfg: FinetuneConfig) -> dict:
     """Train a recognizer into ``cfg.out``; returns the metrics written to metrics.json."""
     out = Path(cfg.out)
-    if is_main_process() and (out / CONFIG).exists():
+    if is_main_process() and holds_work(out):
         unfinished = "" if (out / METRICS).exists() else " (unfinished: no metrics.json)"
         raise UserError(f"{out}: holds a run already{unfinished}; choose another --out or remove it")
     if cfg.protocol != "full" and cfg.init is None:

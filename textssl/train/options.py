@@ -27,7 +27,7 @@ class TrainOptions:
     height: int = multiple_of(32, 8)
     width: int = at_least(128, 8)
     channels: int = choice(1, (1, 3))
-    seed: int = within(0, 0, 2**32 - 1)
+    seed: int = within(0, -2**63, 2**64 - 1)  # torch.manual_seed's range
     precision: str = choice("32-true", PRECISIONS)
     devices: str = "1"
     workers: int = at_least(2, 0)

@@ -25,6 +25,7 @@ from textssl.train.run_dir import (
     CONFIG,
     ENCODER_WEIGHTS,
     METRICS,
+    holds_work,
     read_config,
     replaced_atomically,
     save_run,
@@ -160,7 +161,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
         cfg, resumed_at = resumed_config(cfg)
     elif last.is_file():
         raise UserError(f"{out}: holds a pretraining checkpoint; pass --resume to continue it or choose another --out")
-    elif is_main_process() and (out / CONFIG).is_file():  # the further processes of --devices N find it written
+    elif is_main_process() and holds_work(out):  # the further processes of --devices N find the run started
         raise UserError(f"{out}: holds a run already; choose another --out or remove it")
     torch.manual_seed(cfg.seed)
     spec = ImageSpec(cfg.height, cfg.width, cfg.channels)

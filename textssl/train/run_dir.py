@@ -35,7 +35,8 @@ def replaced_atomically(path: Path):
             os.fsync(written.fileno())
         os.replace(tmp, path)
     except OSError as exc:  # named after the file the caller asked for, not the temporary one
-        raise OSError(exc.errno, exc.strerror, str(path)) from None
+        exc.filename = str(path)
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -56,6 +57,12 @@ def save_run(run: Path, config: dict, charset: Charset | None = None) -> None:
     if charset is not None:
         with replaced_atomically(run / CHARSET) as tmp:
             tmp.write_text(charset.chars, encoding="utf-8")
+
+
+def holds_work(run: Path) -> bool:
+    """Whether a run directory holds anything a new run would destroy: weights, metrics or a checkpoint.
+    One that failed before writing any of them can be started again in place."""
+    return any((run / name).exists() for name in (METRICS, MODEL_WEIGHTS, ENCODER_WEIGHTS, "checkpoints"))
 
 
 def read_config(run: str | Path, needs: str, kind: str) -> tuple[Path, dict]:

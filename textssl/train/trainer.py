@@ -65,6 +65,7 @@ class EarlyStoppingOffThePlateau(EarlyStopping):
 
 
 def _trainer(devices: int | str, precision: str, **options) -> L.Trainer:
+    quiet_lightning()
     try:
         return L.Trainer(devices=devices, precision=precision, **options)
     except (MisconfigurationException, ValueError, TypeError) as exc:
@@ -80,7 +81,6 @@ def num_processes(devices: int | str, precision: str = "32-true") -> int:
 def make_trainer(out: Path, stage: str, *, max_steps: int, callbacks: list[Callback], progress: bool = True,
                  val_every: int | None = None, early_stopping: int | None = None, precision: str = "32-true",
                  devices: int | str = 1, clip: float | None = None) -> L.Trainer:
-    quiet_lightning()
     callbacks = list(callbacks)
     if progress:
         callbacks.append(TQDMProgressBar(refresh_rate=10))
