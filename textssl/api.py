@@ -30,8 +30,9 @@ class TextRecognizer:
         model = Recognizer(ModelConfig.from_dict(config["model"], run), charset.num_classes)
         try:
             model.load_state_dict(load_weights(run / MODEL_WEIGHTS))
-        except RuntimeError as exc:  # the first line only says "Error(s) in loading state_dict"
-            reason = " ".join(str(exc).split("\n", 1)[-1].split())[:160]
+        except RuntimeError as exc:  # the first line only says "Error(s) in loading state_dict"; then one per key
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            reason = lines[1] if len(lines) > 1 else lines[0]
             raise UserError(f"{run / MODEL_WEIGHTS}: weights do not match config.json and charset.txt ({reason})") \
                 from None
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
