@@ -60,7 +60,9 @@ def test_ctrl_c_says_interrupted_and_keeps_the_checkpoint(tiny_data, tmp_path):
     out = tmp_path / "pre"
     process = subprocess.Popen([sys.executable, "-m", "textssl", "pretrain", "--data", tiny_data["unlabeled"],
                                 "--out", str(out), "--max-steps", "400", "--batch-size", "32", "--checkpoint-every",
-                                "2", "--no-progress"], stderr=subprocess.PIPE, text=True)
+                                "2", "--no-progress"], stderr=subprocess.PIPE, text=True,
+                               # a shell that starts CI in the background hands down SIGINT ignored
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not (out / "checkpoints" / "last.ckpt").exists() and time.time() < deadline and process.poll() is None:
         time.sleep(0.02)
