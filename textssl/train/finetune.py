@@ -22,9 +22,9 @@ from textssl.train.run_dir import (
     ENCODER_WEIGHTS,
     METRICS,
     MODEL_WEIGHTS,
-    holds_work,
     load_weights,
     read_config,
+    refuse_used_out,
     save_run,
     write_json,
 )
@@ -118,9 +118,8 @@ def stages(cfg: FinetuneConfig, steps: int, pretrained: tuple[str, ...]) -> list
 def finetune(cfg: FinetuneConfig) -> dict:
     """Train a recognizer into ``cfg.out``; returns the metrics written to metrics.json."""
     out = Path(cfg.out)
-    if is_main_process() and holds_work(out):
-        unfinished = "" if (out / METRICS).exists() else " (unfinished: no metrics.json)"
-        raise UserError(f"{out}: holds a run already{unfinished}; choose another --out or remove it")
+    if is_main_process():  # the further processes of --devices N find the run started
+        refuse_used_out(out)
     if cfg.protocol != "full" and cfg.init is None:
         raise UserError(f"--protocol {cfg.protocol} needs --init PRETRAIN_RUN")
     cfg = settle_model(cfg)

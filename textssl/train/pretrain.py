@@ -25,8 +25,8 @@ from textssl.train.run_dir import (
     CONFIG,
     ENCODER_WEIGHTS,
     METRICS,
-    holds_work,
     read_config,
+    refuse_used_out,
     replaced_atomically,
     save_run,
     save_weights,
@@ -161,8 +161,8 @@ def pretrain(cfg: PretrainConfig) -> dict:
         cfg, resumed_at = resumed_config(cfg)
     elif last.is_file():
         raise UserError(f"{out}: holds a pretraining checkpoint; pass --resume to continue it or choose another --out")
-    elif is_main_process() and holds_work(out):  # the further processes of --devices N find the run started
-        raise UserError(f"{out}: holds a run already; choose another --out or remove it")
+    elif is_main_process():  # the further processes of --devices N find the run started
+        refuse_used_out(out)
     torch.manual_seed(cfg.seed)
     spec = ImageSpec(cfg.height, cfg.width, cfg.channels)
     mcfg = model_config(cfg.model, cfg.channels, cfg.height, cfg.shortcut)

@@ -59,10 +59,12 @@ def save_run(run: Path, config: dict, charset: Charset | None = None) -> None:
             tmp.write_text(charset.chars, encoding="utf-8")
 
 
-def holds_work(run: Path) -> bool:
-    """Whether a run directory holds anything a new run would destroy: weights, metrics or a checkpoint.
+def refuse_used_out(run: Path) -> None:
+    """A UserError if ``run`` holds anything a new run would destroy: weights, metrics or a checkpoint.
     One that failed before writing any of them can be started again in place."""
-    return any((run / name).exists() for name in (METRICS, MODEL_WEIGHTS, ENCODER_WEIGHTS, "checkpoints"))
+    if any((run / name).exists() for name in (METRICS, MODEL_WEIGHTS, ENCODER_WEIGHTS, "checkpoints")):
+        unfinished = "" if (run / METRICS).exists() else " (unfinished: no metrics.json)"
+        raise UserError(f"{run}: holds a run already{unfinished}; choose another --out or remove it")
 
 
 def read_config(run: str | Path, needs: str, kind: str) -> tuple[Path, dict]:
