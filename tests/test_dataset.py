@@ -55,6 +55,15 @@ def test_corrupt_image_is_skipped_with_its_key(mixed_lmdb, caplog):
     assert any("image-000000004" in r.getMessage() for r in caplog.records)
 
 
+def test_corrupt_image_is_reported_once_however_often_it_is_read(mixed_lmdb, caplog):
+    dataset = LmdbTextDataset(mixed_lmdb, ImageSpec(), charset=CHARSET, labeled=True)
+    loader = make_loader(dataset, 8, shuffle=True, workers=0, in_memory=False)
+    with caplog.at_level(logging.WARNING, logger="textssl"):
+        for _epoch in range(3):
+            assert sorted(label for _, labels in loader for label in labels) == ["AB12", "XY9"]
+    assert sum("image-000000004" in r.getMessage() for r in caplog.records) == 1
+
+
 def test_finetune_on_an_lmdb_with_bad_rows_goes_on(mixed_lmdb, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["finetune", "--train", mixed_lmdb, "--val", mixed_lmdb, "--out", str(run), "--max-steps", "1",

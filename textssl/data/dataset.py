@@ -88,6 +88,7 @@ class LmdbTextDataset(Dataset):
             self.labels = [self.labels[i] for i in keep.tolist()]
         if not self.rows:
             raise UserError(f"{', '.join(paths)}: no usable samples")
+        self.reported: set[int] = set()  # undecodable rows already warned about by this process
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -101,7 +102,9 @@ class LmdbTextDataset(Dataset):
         try:
             return decode_image(self.readers[r].image_bytes(i), self.spec, self.key(index)), self.labels[index]
         except UserError as exc:
-            log.warning("skipped %s", exc)
+            if index not in self.reported:
+                self.reported.add(index)
+                log.warning("skipped %s", exc)
             return None
 
 
