@@ -74,6 +74,26 @@ def test_study_runs_and_resumes(tmp_path, monkeypatch, capsys):
     assert json.loads((out / "results.json").read_text())["code"] == "0.0.0+changed"
 
 
+def test_study_over_seeds_reuses_the_cells_it_has(tmp_path, monkeypatch, capsys):
+    out, preset = tmp_path / "study", tmp_path / "one-budget.yaml"
+    preset.write_text(Path(PRESET).read_text().replace("labels: [32, 64]", "labels: [32]"))
+    study.run_study(str(preset), out, progress=False)
+    trained, real_finetune = [], study.finetune
+    monkeypatch.setattr(study, "finetune", lambda cfg: trained.append(Path(cfg.out).name) or real_finetune(cfg))
+    assert main(["study", "--preset", str(preset), "--out", str(out), "--no-progress", "--seeds", "0", "1"]) == 0
+    assert sorted(trained) == ["simclr-32-seed1", "supervised-32-seed1-lr0.001", "supervised-32-seed1-lr0.003"]
+    assert "Means over seeds 0, 1," in capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    assert [(r["method"], r["seed"]) for r in results["rows"]] == [("simclr", 0), ("supervised", 0), ("simclr", 1),
+                                                                  ("supervised", 1)]
+    simclr = next(r for r in results["summary"] if r["method"] == "simclr")
+    assert simclr["seeds"] == [0, 1]
+    assert simclr["per_seed"] == [r["word_accuracy"] for r in results["rows"] if r["method"] == "simclr"]
+    used = [json.loads((out / "finetune" / cell / "config.json").read_text())["finetune"]["seed"]
+            for cell in ("simclr-32", "simclr-32-seed1")]
+    assert used == [0, 1]
+
+
 @pytest.mark.parametrize("text, message", [
     ("finetune: {lr_hole: 1}", "finetune: unknown key 'lr_hole'"),
     ("finetune: {lr: fast}", "'lr' must be a number, got 'fast'"),
@@ -89,6 +109,11 @@ def test_study_runs_and_resumes(tmp_path, monkeypatch, capsys):
     ("method_options: {simclr: 3}", "'method_options.simclr' must be a mapping of pretrain options"),
     ("finetune: {init: runs/pre}", "'finetune.init' is set by the study"),
     ("method_options: {simclr: {width: 100}}", "'method_options.simclr.width' is set by the study"),
+    ("seeds: [1, 1]", "'seeds' must list distinct whole numbers"),
+    ("seeds: []", "'seeds' must list distinct whole numbers"),
+    ("seeds: 3", "'seeds' must list distinct whole numbers"),
+    ("seeds: [0, 1]\nfinetune: {seed: 4}", "'finetune.seed' and 'seeds' both set"),
+    ("seeds: [-1, 100000000000000000000]", "'seed'"),
 ])
 def test_bad_presets_fail_before_any_work(tmp_path, text, message):
     bad = tmp_path / "bad.yaml"

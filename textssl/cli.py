@@ -118,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars")
     de = sub.add_parser("demo", help="the captcha-quick study into ./textssl-demo, table on stdout")
     de.add_argument("--out", default="textssl-demo", help="study folder (default: textssl-demo)")
+    for study_parser in (st, de):
+        study_parser.add_argument("--seeds", type=int, nargs="+", metavar="S",
+                             help="fine-tune every cell once per seed (its own labeled subset, initialisation and "
+                                  "views) and report the means; replaces the preset's 'seeds'")
     pr = sub.add_parser("predict", help="read images: path<TAB>text<TAB>confidence per line")
     pr.add_argument("run", help="fine-tuned run directory")
     pr.add_argument("images", nargs="+", help="image files")
@@ -193,7 +197,7 @@ def run(args) -> int:
     elif args.cmd in ("study", "demo"):
         from textssl.eval.study import run_study
         preset = "captcha-quick" if args.cmd == "demo" else args.preset
-        run_study(preset, args.out, progress=getattr(args, "progress", True))
+        run_study(preset, args.out, progress=getattr(args, "progress", True), seeds=args.seeds)
         print((Path(args.out) / "results.md").read_text())
     elif args.cmd == "predict":
         return _predict(args)

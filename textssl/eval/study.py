@@ -21,7 +21,7 @@ from textssl.config import config_from_dict, read_yaml
 from textssl.data.captcha_gen import generate_captchas
 from textssl.errors import UserError
 from textssl.eval.evaluate import evaluate_run
-from textssl.eval.report import tesseract_row, write_report
+from textssl.eval.report import summarise, tesseract_row, write_report
 from textssl.methods import METHODS
 from textssl.train.finetune import FinetuneConfig, finetune, settle_model
 from textssl.train.pretrain import LAST_CHECKPOINT, PretrainConfig, pretrain
@@ -29,7 +29,7 @@ from textssl.train.run_dir import CONFIG, METRICS, write_json
 
 log = logging.getLogger("textssl")
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
-STUDY_KEYS = {"name", "data", "methods", "labels", "pretrain", "method_options", "finetune", "supervised",
+STUDY_KEYS = {"name", "data", "methods", "labels", "seeds", "pretrain", "method_options", "finetune", "supervised",
               "reference"}
 STYLE_KEYS = ("charset", "min_len", "max_len", "width", "height")
 SPLITS = (("unlabeled", False), ("labeled", True), ("val", True), ("test", True))
@@ -39,8 +39,9 @@ SET_BY_STUDY = {"pretrain": ("data", "out", "method", "height", "width", "resume
 INPUTS = "inputs.json"  # what a pretraining run or fine-tuning cell was trained from, beyond its options
 
 
-def load_preset(name: str) -> dict:
-    """A preset by name (textssl/presets/NAME.yaml) or a user's YAML file, checked before any work."""
+def load_preset(name: str, seeds: list[int] | None = None) -> dict:
+    """A preset by name (textssl/presets/NAME.yaml) or a user's YAML file, checked before any work;
+    ``seeds`` (the command line's) replaces the preset's."""
     path = Path(name)
     if not path.is_file():
         path = PRESET_DIR / f"{name}.yaml"
@@ -51,6 +52,8 @@ def load_preset(name: str) -> dict:
     preset.setdefault("name", path.stem)
     preset.setdefault("methods", [])
     where = str(path)
+    if seeds is not None:
+        preset["seeds"] = list(seeds)
     for key in preset:
         if key not in STUDY_KEYS:
             raise UserError(f"{where}: unknown key '{key}'")
@@ -82,7 +85,9 @@ def load_preset(name: str) -> dict:
                 and all(isinstance(entry[k], str) for k in ("method", "source"))):
             raise UserError(f"{where}: each 'reference' entry needs exactly method, labels, word_accuracy and "
                             f"source (quote text with commas), got {entry}")
-    tuned = [_finetune_config(preset, {}, "-", n, None, where) for n in labels]  # a bad key or value fails now
+    _check_seeds(preset, where, from_command_line=seeds is not None)
+    tuned = [_finetune_config(preset, {"seed": s} if s is not None else {}, "-", n, None, where)
+             for n in labels for s in preset.get("seeds", [None])]  # a bad key or value fails now
     pretrained = {method: _pretrain_config(preset, method, "-", "-", where) for method in preset["methods"]}
     sections = [("finetune", tuned[0]), *((f"pretrain / method_options.{m}", c) for m, c in pretrained.items())]
     for section, cfg in sections:
@@ -96,6 +101,18 @@ def load_preset(name: str) -> dict:
                 raise UserError(f"{where}: pretrain / method_options.{method} '{key}' is {getattr(pre, key)!r} but "
                                 f"finetune '{key}' is {getattr(scratch, key)!r}: give both the same")
     return preset
+
+
+def _check_seeds(preset: dict, where: str, from_command_line: bool) -> None:
+    if "seeds" not in preset:
+        return
+    seeds, option = preset["seeds"], "--seeds" if from_command_line else "'seeds'"
+    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+            and len(set(seeds)) == len(seeds)):
+        raise UserError(f"{'' if from_command_line else where + ': '}{option} must list distinct whole numbers, "
+                        f"one fine-tuning cell per seed, got {seeds!r}")
+    if "seed" in (preset.get("finetune") or {}):
+        raise UserError(f"{where}: 'finetune.seed' and {option} both set the fine-tuning seed: keep one")
 
 
 def _check_sections(preset: dict, where: str) -> None:
@@ -241,8 +258,32 @@ def _finetuned(cfg: FinetuneConfig, test: str) -> dict:
     return row
 
 
-def run_study(preset_name: str, out: str | Path, progress: bool = True) -> list[dict]:
-    preset = load_preset(preset_name)
+def _cells(preset: dict, out: Path, data: dict, encoders: dict, labels: int, seed: int | None,
+           supervised_lrs: list[float], progress: bool, where: str) -> list[dict]:
+    """The fine-tuning cells of one label budget and seed: each SSL method's, then the supervised
+    baseline at the learning rate best on validation."""
+    fixed = {"progress": progress, **({"seed": seed} if seed is not None else {})}
+    plain = _finetune_config(preset, {}, "-", labels, None, where).seed  # its cells are those of a study without seeds
+    suffix = f"-seed{seed}" if seed not in (None, plain) else ""
+    rows = []
+    for method, (init, pretrain_seconds) in encoders.items():
+        cfg = _finetune_config(preset, fixed, str(out / "finetune" / f"{method}-{labels}{suffix}"), labels, init,
+                               where, data)
+        rows.append({"method": method, "labels": labels, "seed": cfg.seed, "pretrain_seconds": pretrain_seconds,
+                     **_finetuned(cfg, data["test"])})
+    candidates = []
+    for lr in supervised_lrs:
+        cell = out / "finetune" / f"supervised-{labels}{suffix}-lr{lr:g}"
+        cfg = _finetune_config(preset, {**fixed, "lr": lr, "protocol": "full"}, str(cell), labels, None, where, data)
+        candidates.append(_finetuned(cfg, data["test"]))
+    best = max(candidates, key=lambda r: r["val_word_accuracy"])  # chosen on validation, not test
+    rows.append({"method": "supervised", "labels": labels, "seed": cfg.seed, "pretrain_seconds": 0.0, **best,
+                 "lrs_tried": [c["lr"] for c in candidates]})
+    return rows
+
+
+def run_study(preset_name: str, out: str | Path, progress: bool = True, seeds: list[int] | None = None) -> list[dict]:
+    preset = load_preset(preset_name, seeds)
     where = preset_name
     out = Path(out)
     if out.is_dir() and any(out.iterdir()) and not (out / "preset.json").is_file():
@@ -261,25 +302,13 @@ def run_study(preset_name: str, out: str | Path, progress: bool = True) -> list[
 
     supervised_lrs = preset.get("supervised", {}).get("lrs") or [_finetune_config(preset, {}, "-", 1, None, where).lr]
     for labels in preset["labels"]:
-        for method, (init, pretrain_seconds) in encoders.items():
-            cfg = _finetune_config(preset, {"progress": progress}, str(out / "finetune" / f"{method}-{labels}"),
-                                   labels, init, where, data)
-            rows.append({"method": method, "labels": labels, "pretrain_seconds": pretrain_seconds,
-                         **_finetuned(cfg, data["test"])})
-        candidates = []
-        for lr in supervised_lrs:
-            cell = out / "finetune" / f"supervised-{labels}-lr{lr:g}"
-            cfg = _finetune_config(preset, {"progress": progress, "lr": lr, "protocol": "full"}, str(cell), labels,
-                                   None, where, data)
-            candidates.append(_finetuned(cfg, data["test"]))
-        best = max(candidates, key=lambda r: r["val_word_accuracy"])  # chosen on validation, not test
-        rows.append({"method": "supervised", "labels": labels, "pretrain_seconds": 0.0, **best,
-                     "lrs_tried": [c["lr"] for c in candidates]})
+        for seed in preset.get("seeds", [None]):  # each seed: its own labeled subset, initialisation and views
+            rows += _cells(preset, out, data, encoders, labels, seed, supervised_lrs, progress, where)
     charset = preset["data"].get("charset", "captcha")
     tesseract, note = tesseract_row(data["test"], charset)
     rows += [tesseract] if tesseract else []
     write_json(out / "results.json", {"preset": preset["name"], "code": code_version(), "rows": rows,
-                                      "seconds": time.time() - start})
+                                      "summary": summarise(rows), "seconds": time.time() - start})
     write_report(out, preset, rows, [note])
     return rows
 
