@@ -120,8 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--out", default="textssl-demo", help="study folder (default: textssl-demo)")
     for study_parser in (st, de):
         study_parser.add_argument("--seeds", type=int, nargs="+", metavar="S",
-                             help="fine-tune every cell once per seed (its own labeled subset, initialisation and "
-                                  "views) and report the means; replaces the preset's 'seeds'")
+                                  help="fine-tune every cell once per seed (its own labeled subset, initialisation "
+                                       "and views) and report the means; replaces the preset's 'seeds'")
     pr = sub.add_parser("predict", help="read images: path<TAB>text<TAB>confidence per line")
     pr.add_argument("run", help="fine-tuned run directory")
     pr.add_argument("images", nargs="+", help="image files")

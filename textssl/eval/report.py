@@ -85,7 +85,7 @@ def word_error_ratios(rows: list[dict]) -> dict[int, tuple[float, list[float]]]:
 
 
 def _by_labels(rows: list[dict], text) -> str:
-    """``labels labels: text(row of seed 1) / text(row of seed 2) ...`` for each label budget."""
+    """'N labels: a / b, M labels: ...', with one text per row (seed) of each label budget."""
     budgets = {}
     for r in rows:
         budgets.setdefault(r["labels"], []).append(text(r))
