@@ -125,10 +125,12 @@ def markdown_table(preset: dict, rows: list[dict], notes: list[str] = ()) -> str
         tried = ", ".join(f"{lr:g}" for lr in chosen[0]["lrs_tried"])
         lines += ["", f"Supervised learning rate, the best on validation of {tried}: "
                   + _by_labels(chosen, lambda r: f"{r['lr']:g}")]
-    blank = [(r, [seed for seed, a in zip(r["seeds"], r["per_seed"]) if a == 0]) for r in summary
-             if r["method"] != "tesseract"]
-    blank = [f"{r['method']} at {r['labels']} labels" + (f" (seed{'s' * (len(zero) > 1)} {', '.join(map(str, zero))})"
-                                                          if len(seeds) > 1 else "") for r, zero in blank if zero]
+    blank = []
+    for r in summary:
+        zero = [str(seed) for seed, a in zip(r["seeds"], r["per_seed"]) if a == 0]
+        if zero and r["method"] != "tesseract":
+            which = f" (seed{'s' * (len(zero) > 1)} {', '.join(zero)})" if len(seeds) > 1 else ""
+            blank.append(f"{r['method']} at {r['labels']} labels{which}")
     if blank:
         lines += ["", "Read no word of the test set (a recognizer still on CTC's all-blank plateau reads none): "
                   + ", ".join(blank)]

@@ -262,14 +262,15 @@ def _cells(preset: dict, out: Path, data: dict, encoders: dict, labels: int, see
            supervised_lrs: list[float], progress: bool, where: str) -> list[dict]:
     """The fine-tuning cells of one label budget and seed: each SSL method's, then the supervised
     baseline at the learning rate best on validation."""
-    fixed = {"progress": progress, **({"seed": seed} if seed is not None else {})}
     plain = _finetune_config(preset, {}, "-", labels, None, where).seed  # its cells are those of a study without seeds
-    suffix = f"-seed{seed}" if seed not in (None, plain) else ""
+    seed = plain if seed is None else seed
+    fixed = {"progress": progress, "seed": seed}
+    suffix = f"-seed{seed}" if seed != plain else ""
     rows = []
     for method, (init, pretrain_seconds) in encoders.items():
         cfg = _finetune_config(preset, fixed, str(out / "finetune" / f"{method}-{labels}{suffix}"), labels, init,
                                where, data)
-        rows.append({"method": method, "labels": labels, "seed": cfg.seed, "pretrain_seconds": pretrain_seconds,
+        rows.append({"method": method, "labels": labels, "seed": seed, "pretrain_seconds": pretrain_seconds,
                      **_finetuned(cfg, data["test"])})
     candidates = []
     for lr in supervised_lrs:
@@ -277,7 +278,7 @@ def _cells(preset: dict, out: Path, data: dict, encoders: dict, labels: int, see
         cfg = _finetune_config(preset, {**fixed, "lr": lr, "protocol": "full"}, str(cell), labels, None, where, data)
         candidates.append(_finetuned(cfg, data["test"]))
     best = max(candidates, key=lambda r: r["val_word_accuracy"])  # chosen on validation, not test
-    rows.append({"method": "supervised", "labels": labels, "seed": cfg.seed, "pretrain_seconds": 0.0, **best,
+    rows.append({"method": "supervised", "labels": labels, "seed": seed, "pretrain_seconds": 0.0, **best,
                  "lrs_tried": [c["lr"] for c in candidates]})
     return rows
 
