@@ -20,6 +20,8 @@
 #   benchmarks/accuracy.sh [WORKDIR [PART...]]    (default: runs/accuracy, every part)
 #   PART: supervised-10k, labels-1000, steps-3000, seqclr-views, light-views, budgets, variants, simsiam
 #   WIDTH=100 benchmarks/accuracy.sh ...: captchas, and the models' input, 100 pixels wide (DESIGN's trial)
+#   WARMUP=0.2 benchmarks/accuracy.sh ...: every fine-tuning stage warms up for that fraction of its steps
+#     (the CLI's default is 0.05); those runs are named ...-warmup0.2 beside the others
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 work=${1:-runs/accuracy}
@@ -31,6 +33,7 @@ for part in $parts; do
 done
 wanted() { [[ " $parts " == *" $1 "* ]]; }
 width=${WIDTH:+--width $WIDTH}
+warmup=${WARMUP:+--warmup $WARMUP}
 mkdir -p "$work" && cd "$work"
 # data and finished runs are reused by name: one WORKDIR holds one image width
 if [ -f width ] && [ "$(cat width)" != "${WIDTH:-128}" ]; then
@@ -45,10 +48,11 @@ data lab10k 10000 1 --labeled
 data unl50k 50000 4
 
 finetune() {  # OUT [options...]: fine-tune, then evaluate on the test set
-  local out=$1; shift
+  local out=$1${WARMUP:+-warmup$WARMUP}; shift
   [ -f "$out/test.json" ] && return
   rm -rf "$out"
-  textssl finetune --train lab10k --val val1k --out "$out" --batch-size 64 --no-progress $width "$@" > "$out.log" 2>&1
+  textssl finetune --train lab10k --val val1k --out "$out" --batch-size 64 --no-progress $width $warmup "$@" \
+    > "$out.log" 2>&1
   textssl evaluate "$out" --data test2k --json "$out/test.json" > /dev/null
 }
 pretrain() {  # OUT [options...]
@@ -183,5 +187,5 @@ if wanted simsiam; then
 fi
 
 # a partial call gets its own file, so that it cannot overwrite the day's full one
-suffix=$(echo ${*:2} ${WIDTH:+width$WIDTH} | tr ' ' -)
+suffix=$(echo ${*:2} ${WIDTH:+width$WIDTH} ${WARMUP:+warmup$WARMUP} | tr ' ' -)
 python "$here/collect_accuracy.py" . --out "$here/results/$(date +%F)-cpu-accuracy${suffix:+-$suffix}.json"

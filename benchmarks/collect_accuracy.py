@@ -39,7 +39,7 @@ def finetuned(run: Path, work: Path) -> dict:
         "protocol": options["protocol"], "labels": metrics["train_samples"],
         "shortcut": config["model"].get("shortcut", True),  # runs older than the option all had it
         "augment": options["augment"], "strength": options["strength"],
-        "steps": metrics["steps"], "lr": options["lr"], "lr_whole": options["lr_whole"],
+        "steps": metrics["steps"], "warmup": options["warmup"], "lr": options["lr"], "lr_whole": options["lr_whole"],
         "stages": metrics["stages"], "val_word_accuracy": metrics["val_word_accuracy"],
         "train_word_accuracy": training_set_word_accuracy(run, options, work),
         "test": {k: test[k] for k in ("word_accuracy", "one_minus_ned", "cer", "num_samples")},
@@ -66,8 +66,8 @@ def pretrained(run: Path) -> dict:
 
 
 def setting(run: dict) -> tuple:
-    """What a fair comparison holds fixed: labels, recognizer, step budget, views and image size."""
-    return run["labels"], run["shortcut"], run["steps"], run["augment"], run["strength"], run["image"]
+    """What a fair comparison holds fixed: labels, recognizer, step budget, warm-up, views and image size."""
+    return run["labels"], run["shortcut"], run["steps"], run["warmup"], run["augment"], run["strength"], run["image"]
 
 
 def main() -> None:
@@ -85,11 +85,11 @@ def main() -> None:
         if not baselines:
             continue
         best = max(baselines, key=lambda r: r["val_word_accuracy"])
-        labels, shortcut, steps, augment, strength, _ = group
+        labels, shortcut, steps, warmup, augment, strength, _ = group
         for init in sorted({r["init"] for r in cell if r["init"] is not None}):
             ssl = max((r for r in cell if r["init"] == init), key=lambda r: r["val_word_accuracy"])
             name = (f"{labels} labels, {'shortcut' if shortcut else 'no-shortcut'}, {steps} steps, "
-                    f"{augment} views x{strength}, {init}")
+                    f"{augment} views x{strength}, {init}" + (f", warm-up {warmup}" if warmup != 0.05 else ""))
             comparison[name] = {
                 "supervised_best_lr": best["lr"],
                 # where every baseline ties on validation (all on CTC's blank plateau), the pick is arbitrary
