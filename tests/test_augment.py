@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from textssl.augment.preview import write_preview
 from textssl.augment.views import (
@@ -9,6 +10,7 @@ from textssl.augment.views import (
     RandomPhotometric,
     RandomSpeckle,
     RandomWarp,
+    _dilate,
     build_view_augment,
     make_views,
 )
@@ -120,3 +122,11 @@ def test_speckle_draws_new_dark_dots_in_every_view():
     assert ((dark >= 9) & (dark <= 10 * 9)).all()  # ten 3x3 dots, some overlapping or cut at the border
     assert a.min() >= 0 and not torch.equal(a < 1, b < 1)
     assert torch.equal(RandomSpeckle(count=10, p=0.0)(white), white)
+
+
+@pytest.mark.parametrize("size", [1, 3, 5])
+def test_dilate_is_a_stride_one_max_pool(size):
+    g = torch.Generator().manual_seed(size)
+    mask = (torch.rand(6, 1, 32, 128, generator=g) < 0.02).float() * torch.rand(6, 1, 32, 128, generator=g)
+    mask[0, 0, 0, 0] = mask[1, 0, -1, -1] = 1.0  # dots at the corners, cut by the border
+    assert torch.equal(_dilate(mask, size), F.max_pool2d(mask, size, stride=1, padding=size // 2))
