@@ -20,6 +20,7 @@ def test_pretrain_finetune_evaluate_predict(tiny_data, tmp_path, capsys, caplog)
                  "--init", str(pre), "--protocol", "two-stage", "--max-steps", "6", "--head-steps", "2",
                  "--batch-size", "32", "--no-progress"]) == 0
     assert {"config.json", "charset.txt", "model.safetensors", "metrics.json"} <= {p.name for p in run.iterdir()}
+    assert not list(run.rglob("*.ckpt")) and list(pre.rglob("*.ckpt")) == [pre / "checkpoints" / "last.ckpt"]
     assert json.loads((run / "metrics.json").read_text())["val_word_accuracy"] == 0.0  # 6 steps read nothing
     assert f"{run}: reads none of the validation set" in caplog.text and "--protocol full" in caplog.text
     stages = json.loads((run / "metrics.json").read_text())["stages"]

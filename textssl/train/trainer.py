@@ -7,7 +7,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
@@ -88,6 +88,9 @@ def make_trainer(out: Path, stage: str, *, max_steps: int, callbacks: list[Callb
         callbacks.append(EarlyStoppingOffThePlateau(early_stopping))
     return _trainer(
         devices, precision, default_root_dir=str(out), max_steps=max_steps, max_epochs=-1, callbacks=callbacks,
+        # only the checkpoints a caller asks for: Lightning's default one, written after every epoch (every
+        # few steps on a few hundred labels), is neither atomic nor read by anything
+        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
         logger=CSVLogger(str(out), name="logs", version=stage), enable_progress_bar=progress,
         enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=10,
         val_check_interval=val_every, check_val_every_n_epoch=None if val_every else 1,
