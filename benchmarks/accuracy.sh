@@ -96,7 +96,10 @@ if wanted steps-3000; then  # DESIGN's trial (0.78 against 0.13) fine-tuned the 
   for lr in 1e-2 3e-3 1e-3; do
     finetune "sup-1000-no-shortcut-s3000-lr$lr" $long --no-shortcut --lr "$lr"
   done
-  # contextual features pretrain the BiLSTM too: does a pretrained BiLSTM keep the classic CRNN from memorising?
+  # does a frozen pretrained CNN, or a pretrained BiLSTM (contextual features), keep the classic CRNN from memorising?
+  for lr in 1e-3 3e-3; do
+    finetune "seqclr-1000-no-shortcut-s3000-frozen-lr$lr" $long --no-shortcut --init seqclr --protocol frozen --lr "$lr"
+  done
   pretrain seqclr-ctx-noshort --method seqclr --max-steps 1000 --features contextual --no-shortcut
   for lr in 1e-3 3e-3; do
     finetune "seqclr-ctx-1000-no-shortcut-s3000-full-lr$lr" $long --no-shortcut --init seqclr-ctx-noshort \
