@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import datetime
 import json
 import math
@@ -17,6 +18,9 @@ from benchmarks_common import device_name
 from textssl.api import TextRecognizer
 from textssl.data.dataset import LmdbTextDataset
 from textssl.eval.evaluate import evaluate_samples
+from textssl.train.finetune import FinetuneConfig
+
+DEFAULT_WARMUP = next(f.default for f in dataclasses.fields(FinetuneConfig) if f.name == "warmup")
 
 
 def training_set_word_accuracy(run: Path, options: dict, work: Path) -> float:
@@ -89,7 +93,9 @@ def main() -> None:
         for init in sorted({r["init"] for r in cell if r["init"] is not None}):
             ssl = max((r for r in cell if r["init"] == init), key=lambda r: r["val_word_accuracy"])
             name = (f"{labels} labels, {'shortcut' if shortcut else 'no-shortcut'}, {steps} steps, "
-                    f"{augment} views x{strength}, {init}" + (f", warm-up {warmup}" if warmup != 0.05 else ""))
+                    f"{augment} views x{strength}, {init}")
+            if warmup != DEFAULT_WARMUP:
+                name += f", warm-up {warmup}"
             comparison[name] = {
                 "supervised_best_lr": best["lr"],
                 # where every baseline ties on validation (all on CTC's blank plateau), the pick is arbitrary
