@@ -13,6 +13,7 @@ cheap next to the model: on the 2-core CPU, for 128 grey 32x128 images, the chai
 (the warp alone: kornia's ``warp_perspective`` ~18 ms, the grid below ~5 ms).
 """
 
+import functools
 import math
 
 import torch
@@ -169,17 +170,12 @@ class RandomFilter(nn.Module):
 
 def _dilate(mask: Tensor, size: int) -> Tensor:
     """[B, 1, H, W] non-negative -> the max over each size x size neighbourhood (odd size), as a
-    stride-1 max_pool2d gives, but as shifted maxima along W then H: on the 2-core CPU, for 128
-    masks of 32x128, 0.3 ms against max_pool2d's 3.6."""
-    h, w, pad = mask.shape[2], mask.shape[3], size // 2
-    padded = F.pad(mask, (pad, pad, 0, 0))  # zeros: no larger than any value of the mask
-    rows = padded[..., :w]
-    for k in range(1, size):
-        rows = torch.maximum(rows, padded[..., k : k + w])
-    padded = F.pad(rows, (0, 0, pad, pad))
-    out = padded[..., :h, :]
-    for k in range(1, size):
-        out = torch.maximum(out, padded[..., k : k + h, :])
+    stride-1 max_pool2d gives, but as shifted maxima along W, then H: on the 2-core CPU, for 128
+    masks of 32x128, 0.3-0.4 ms once warm against about 2 for kornia's dilation and 4 for max_pool2d."""
+    out, pad = mask, size // 2
+    for dim, padding in ((3, (pad, pad, 0, 0)), (2, (0, 0, pad, pad))):
+        padded = F.pad(out, padding)  # zeros: no larger than any value of the mask
+        out = functools.reduce(torch.maximum, (padded.narrow(dim, k, mask.shape[dim]) for k in range(size)))
     return out
 
 
