@@ -13,19 +13,24 @@
 #   supervised arm may not yet have left CTC's all-blank plateau;
 #   SeqCLR's variants (instance mapping, features, views, protocol, pretraining length, fine-tuning
 #   length and view strength) and SimCLR and SimSiam at the demo's scale, on 250 labels;
-#   SimSiam's collapse indicator over a pretraining run.
+#   SimSiam's collapse indicator over a pretraining run;
+#   DESIGN's 2-core trial (run it with WIDTH=100 RENDER=160x60): SeqCLR on the trial's views, then the
+#   classic CRNN and the shortcut CRNN fine-tuned 3,000 steps on 1,000 labels on those views, each
+#   arm on its own learning-rate grid.
 # Every finished run is kept and skipped on a second call; the last step writes the JSON
 # (DATE-cpu-accuracy[-PART...][-widthW].json).
 #
 #   benchmarks/accuracy.sh [WORKDIR [PART...]]    (default: runs/accuracy, every part)
-#   PART: supervised-10k, labels-1000, steps-3000, seqclr-views, light-views, budgets, variants, simsiam
+#   PART: supervised-10k, labels-1000, steps-3000, seqclr-views, light-views, budgets, variants, simsiam, trial
 #   WIDTH=100 benchmarks/accuracy.sh ...: captchas, and the models' input, 100 pixels wide (DESIGN's trial)
+#   RENDER=160x60 benchmarks/accuracy.sh ...: python-captcha draws at that size (its own), then the images are
+#     resized to WIDTH x 32 (default: drawn at WIDTH x 32 with fonts scaled to the height)
 #   WARMUP=0.2 benchmarks/accuracy.sh ...: every fine-tuning stage warms up for that fraction of its steps
 #     (the CLI's default is 0.05); those runs are named ...-warmup0.2 beside the others
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 work=${1:-runs/accuracy}
-all_parts="supervised-10k labels-1000 steps-3000 seqclr-views light-views budgets variants simsiam"
+all_parts="supervised-10k labels-1000 steps-3000 seqclr-views light-views budgets variants simsiam trial"
 parts=${*:2}
 parts=${parts:-$all_parts}
 for part in $parts; do
@@ -33,15 +38,17 @@ for part in $parts; do
 done
 wanted() { [[ " $parts " == *" $1 "* ]]; }
 width=${WIDTH:+--width $WIDTH}
+render=${RENDER:+--render-size $RENDER}
 warmup=${WARMUP:+--warmup $WARMUP}
 mkdir -p "$work" && cd "$work"
-# data and finished runs are reused by name: one WORKDIR holds one image width
-if [ -f width ] && [ "$(cat width)" != "${WIDTH:-128}" ]; then
-  echo "$work holds captchas $(cat width) pixels wide: use another WORKDIR for WIDTH=${WIDTH:-128}" >&2; exit 2
+# data and finished runs are reused by name: one WORKDIR holds one image width and rendering
+style="${WIDTH:-128}${RENDER:+ drawn at $RENDER}"
+if [ -f width ] && [ "$(cat width)" != "$style" ]; then
+  echo "$work holds captchas $(cat width) pixels wide: use another WORKDIR for ${style}" >&2; exit 2
 fi
-echo "${WIDTH:-128}" > width
+echo "$style" > width
 
-data() { [ -d "$1" ] || textssl data captcha "$1" --count "$2" --seed "$3" ${4:-} $width > /dev/null; }
+data() { [ -d "$1" ] || textssl data captcha "$1" --count "$2" --seed "$3" ${4:-} $width $render > /dev/null; }
 data test2k 2000 3 --labeled
 data val1k 1000 2 --labeled
 data lab10k 10000 1 --labeled
@@ -191,10 +198,27 @@ if wanted variants; then  # SSL choices at the demo's scale: 400 pretraining ste
   done
 fi
 
+if wanted trial; then  # python-captcha's own 160x60 resized to 100x32: the trial's 0.78 against 0.13
+  pretrain seqclr-light --method seqclr --max-steps 1000 --augment seqclr-light --strength 1.0
+  light="--num-labels 1000 --max-steps 3000 --augment seqclr-light --strength 1.0 --val-every 250"
+  for lrw in 1e-3 3e-3; do
+    finetune "seqclr-light-1000-no-shortcut-lrw$lrw" $light --no-shortcut --init seqclr-light --protocol two-stage \
+      --head-steps 200 --lr 3e-3 --lr-whole "$lrw"
+  done
+  for lr in 3e-3 1e-3 3e-4; do
+    finetune "sup-1000-no-shortcut-light-lr$lr" $light --no-shortcut --lr "$lr"
+  done
+  for lr in 3e-3 1e-2; do
+    finetune "seqclr-light-1000-shortcut-lrw$lr" $light --shortcut --init seqclr-light --protocol two-stage \
+      --head-steps 200 --lr 3e-3 --lr-whole "$lr"
+    finetune "sup-1000-shortcut-light-lr$lr" $light --shortcut --lr "$lr"
+  done
+fi
+
 if wanted simsiam; then
   pretrain simsiam --method simsiam --max-steps 600
 fi
 
 # a partial call gets its own file, so that it cannot overwrite the day's full one
-suffix=$(echo ${*:2} ${WIDTH:+width$WIDTH} ${WARMUP:+warmup$WARMUP} | tr ' ' -)
-python "$here/collect_accuracy.py" . --out "$here/results/$(date +%F)-cpu-accuracy${suffix:+-$suffix}.json"
+suffix=$(echo ${*:2} ${WIDTH:+width$WIDTH} ${RENDER:+render$RENDER} ${WARMUP:+warmup$WARMUP} | tr ' ' -)
+python "$here/collect_accuracy.py" . --out "$here/results/$(date +%F)-cpu-accuracy${suffix:+-$suffix}.json" $render

@@ -78,6 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("work", help="the WORKDIR of accuracy.sh")
     parser.add_argument("--out", required=True, help="JSON file to write")
+    parser.add_argument("--render-size", help="the size python-captcha drew at before the resize (RENDER)")
     parser.add_argument("--note", action="append", default=[], help="a remark to keep with the figures (repeatable)")
     args = parser.parse_args()
     work = Path(args.work)
@@ -110,6 +111,8 @@ def main() -> None:
                 "ssl_train_word_accuracy": ssl["train_word_accuracy"],
             }
     sizes = ", ".join(sorted({r["image"] for r in runs.values()}))
+    if args.render_size:
+        sizes += f" (drawn at {args.render_size}, then resized)"
     result = {
         "date": datetime.date.today().isoformat(), "device": device_name(), "torch": torch.__version__,
         "data": f"python-captcha, digits + uppercase, 4-5 characters, grey {sizes}; unlabeled 50k (seed 4), "

@@ -56,16 +56,31 @@ def test_unlabeled_custom_charset_and_size(tmp_path):
     reader = LmdbReader(tmp_path / "u")
     assert len(reader) == 12 and not reader.has_labels
     assert Image.open(io.BytesIO(reader.image_bytes(0))).size == (100, 32)
-    texts = [render_captcha(CaptchaStyle("0123456789", 3, 3, 100, 32, (22, 27, 30)), 0, i)[1] for i in range(12)]
+    style = CaptchaStyle("0123456789", 3, 3, 100, 32, (22, 27, 30), (100, 32))
+    texts = [render_captcha(style, 0, i)[1] for i in range(12)]
     assert all(len(t) == 3 and t.isdigit() for t in texts)
 
 
 def test_fast_renderer_matches_python_captcha(monkeypatch):
-    style = CaptchaStyle(PRESETS["captcha"], 4, 5, 128, 48, (34, 40, 45))
+    style = CaptchaStyle(PRESETS["captcha"], 4, 5, 128, 48, (34, 40, 45), (128, 48))
     fast = [render_captcha(style, 7, i) for i in range(10)]
     monkeypatch.setattr(captcha_gen, "_Captcha", ImageCaptcha)
     monkeypatch.setattr(captcha_gen, "_style", None)
     assert [render_captcha(style, 7, i) for i in range(10)] == fast
+
+
+def test_render_size_draws_at_that_size_with_python_captchas_fonts_then_resizes(tmp_path):
+    generate_captchas(tmp_path / "n", 3, labeled=True, seed=5, width=100, height=32, render_size=(160, 60),
+                      workers=1, progress=False)
+    reader = LmdbReader(tmp_path / "n")
+    own = ImageCaptcha()  # python-captcha's own size and fonts: 160x60, 42 / 50 / 56
+    native = CaptchaStyle(PRESETS["captcha"], 4, 5, 160, 60, tuple(own._font_sizes), (own._width, own._height))
+    for i in range(3):
+        png, text = render_captcha(native, 5, i)
+        expected = Image.open(io.BytesIO(png)).resize((100, 32), Image.BILINEAR)
+        stored = Image.open(io.BytesIO(reader.image_bytes(i)))
+        assert reader.label(i) == text and stored.size == (100, 32)
+        assert stored.tobytes() == expected.tobytes()
 
 
 def test_bad_options(tmp_path):
@@ -75,4 +90,6 @@ def test_bad_options(tmp_path):
         generate_captchas(tmp_path / "x", 4, labeled=True, min_len=5, max_len=4, progress=False)
     with pytest.raises(UserError, match="unknown charset 'nope'"):
         generate_captchas(tmp_path / "x", 4, labeled=True, charset="nope", progress=False)
+    with pytest.raises(UserError, match="--render-size"):
+        generate_captchas(tmp_path / "x", 4, labeled=True, render_size=(160,), progress=False)
     assert not (tmp_path / "x").exists()

@@ -157,6 +157,8 @@ def test_bad_devices_fail_before_the_run_is_written(capsys, tiny_data, tmp_path)
     (["data", "preview", "VAL", "--out", "OUT/p.txt"], ["--out", "ending in .png"]),
     (["evaluate", "RUN", "--data", "VAL", "--json", "VAL/data.mdb"], ["--json", "ending in .json"]),
     (["pretrain", "--out", "OUT", "--config", "OUT/resume.yaml"], ["'resume' belongs on the command line"]),
+    (["data", "captcha", "OUT/c", "--count", "4", "--render-size", "160"], ["--render-size", "WIDTHxHEIGHT", "'160'"]),
+    (["data", "captcha", "OUT/c", "--count", "4", "--render-size", "160x8"], ["--render-size", "16", "(160, 8)"]),
     ([], ["COMMAND"]),
 ])
 def test_bad_arguments_are_one_line(capsys, tiny_data, tiny_run, tmp_path, argv, words):

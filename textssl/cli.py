@@ -58,6 +58,13 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _size(text: str) -> tuple[int, int]:
+    width, _, height = text.partition("x")
+    if not (width.isdigit() and height.isdigit()):
+        raise argparse.ArgumentTypeError(f"must be WIDTHxHEIGHT, e.g. 160x60, got {text!r}")
+    return int(width), int(height)
+
+
 def _data_parser(sub) -> None:
     data = sub.add_parser("data", help="make, import and inspect LMDB datasets")
     data = data.add_subparsers(dest="data_cmd", metavar="SUBCOMMAND", required=True)
@@ -71,6 +78,9 @@ def _data_parser(sub) -> None:
     cap.add_argument("--max-len", type=int, default=5, help="longest text (default: 5)")
     cap.add_argument("--width", type=int, default=128, help="image width (default: 128)")
     cap.add_argument("--height", type=int, default=32, help="image height (default: 32)")
+    cap.add_argument("--render-size", type=_size, default=None, metavar="WxH",
+                     help="draw at this size (python-captcha's own: 160x60), then resize to --width x --height "
+                          "(default: draw at --width x --height)")
     cap.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     imp = data.add_parser("import", help="import images + gt.txt (path<TAB>label) into an LMDB")
     imp.add_argument("out", help="LMDB directory to create")
@@ -134,7 +144,7 @@ def _data(args) -> None:
         from textssl.data.captcha_gen import generate_captchas
         stats = generate_captchas(args.out, args.count, labeled=args.labeled, seed=args.seed, charset=args.charset,
                                   min_len=args.min_len, max_len=args.max_len, width=args.width, height=args.height,
-                                  workers=args.workers)
+                                  render_size=args.render_size, workers=args.workers)
         print(f"wrote {stats['count']} images to {args.out} ({stats['images_per_second']:.0f} images/s)")
     elif args.data_cmd == "import":
         from textssl.data.importer import import_labeled_folder

@@ -38,6 +38,7 @@ class CaptchaStyle:
     width: int
     height: int
     font_sizes: tuple[int, ...]
+    render_size: tuple[int, int]  # python-captcha draws at this size; the image is then resized to width x height
 
 
 def default_font_sizes(height: int) -> tuple[int, ...]:
@@ -56,15 +57,23 @@ def generate_captchas(
     width: int = 128,
     height: int = 32,
     font_sizes: tuple[int, ...] | None = None,
+    render_size: tuple[int, int] | None = None,
     workers: int | None = None,
     progress: bool = True,
 ) -> dict:
-    """Write ``count`` grey PNG captchas to the LMDB ``out``; labels only when ``labeled``."""
+    """Write ``count`` grey PNG captchas to the LMDB ``out``; labels only when ``labeled``.
+
+    By default python-captcha draws at ``width`` x ``height`` with fonts scaled to the height;
+    with ``render_size`` (python-captcha's own is 160x60) it draws at that size, fonts scaled to
+    its height, and the image is resized to ``width`` x ``height``: the same captchas as a user's
+    python-captcha images downscaled to the recognizer's input, thinner strokes and noise.
+    """
     if isinstance(charset, str):
         charset = Charset.from_spec(charset)
-    _check_options(count, min_len, max_len, width, height, workers)
+    _check_options(count, min_len, max_len, width, height, workers, render_size)
+    render_size = tuple(render_size) if render_size else (width, height)
     style = CaptchaStyle(charset.chars, min_len, max_len, width, height,
-                         tuple(font_sizes) if font_sizes else default_font_sizes(height))
+                         tuple(font_sizes) if font_sizes else default_font_sizes(render_size[1]), render_size)
     workers = min(workers or os.cpu_count() or 1, count)
     size = max(1, min(CHUNK_SIZE, -(-count // (4 * workers))))
     chunks = [(seed, start, min(start + size, count)) for start in range(0, count, size)]
@@ -98,13 +107,16 @@ def render_captcha(style: CaptchaStyle, seed: int, index: int) -> tuple[bytes, s
         return _render_one(seed, index)
 
 
-def _check_options(count, min_len, max_len, width, height, workers) -> None:
+def _check_options(count, min_len, max_len, width, height, workers, render_size) -> None:
     if count < 1:
         raise UserError(f"--count must be at least 1, got {count}")
     if min_len < 1 or max_len < min_len:
         raise UserError(f"text length range must satisfy 1 <= min_len <= max_len, got {min_len}..{max_len}")
     if width < 16 or height < 16:
         raise UserError(f"captcha size must be at least 16x16 pixels, got {width}x{height}")
+    if render_size is not None and not (isinstance(render_size, (list, tuple)) and len(render_size) == 2
+                                        and all(isinstance(n, int) and n >= 16 for n in render_size)):
+        raise UserError(f"--render-size must be a width and a height of at least 16 pixels each, got {render_size!r}")
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
 
@@ -162,7 +174,7 @@ def _init_worker(style: CaptchaStyle) -> None:
     global _style, _captcha
     if style != _style:
         _style = style
-        _captcha = _Captcha(width=style.width, height=style.height, font_sizes=style.font_sizes)
+        _captcha = _Captcha(width=style.render_size[0], height=style.render_size[1], font_sizes=style.font_sizes)
 
 
 @contextmanager
@@ -188,6 +200,8 @@ def _render_one(seed: int, index: int) -> tuple[bytes, str]:
     length = _rng.randint(style.min_len, style.max_len)
     text = "".join(_rng.choice(style.chars) for _ in range(length))
     image = _captcha.generate_image(text).convert("L")
+    if image.size != (style.width, style.height):
+        image = image.resize((style.width, style.height), Image.BILINEAR)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue(), text

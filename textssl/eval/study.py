@@ -31,7 +31,7 @@ log = logging.getLogger("textssl")
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
 STUDY_KEYS = {"name", "data", "methods", "labels", "seeds", "pretrain", "method_options", "finetune", "supervised",
               "reference"}
-STYLE_KEYS = ("charset", "min_len", "max_len", "width", "height")
+STYLE_KEYS = ("charset", "min_len", "max_len", "width", "height", "render_size")
 SPLITS = (("unlabeled", False), ("labeled", True), ("val", True), ("test", True))
 SPEC = "spec.json"
 SET_BY_STUDY = {"pretrain": ("data", "out", "method", "height", "width", "resume"),  # from data and labels
