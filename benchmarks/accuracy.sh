@@ -44,7 +44,7 @@ mkdir -p "$work" && cd "$work"
 # data and finished runs are reused by name: one WORKDIR holds one image width and rendering
 style="${WIDTH:-128}${RENDER:+ drawn at $RENDER}"
 if [ -f width ] && [ "$(cat width)" != "$style" ]; then
-  echo "$work holds captchas $(cat width) pixels wide: use another WORKDIR for ${style}" >&2; exit 2
+  echo "$work holds captchas '$(cat width)' (width, rendering): use another WORKDIR for '$style'" >&2; exit 2
 fi
 echo "$style" > width
 
