@@ -7,6 +7,7 @@ import pytest
 
 import textssl.eval.study as study
 from textssl.cli import main
+from textssl.data.lmdb_io import LmdbReader
 from textssl.errors import UserError
 
 PRESET = str(Path(__file__).with_name("tiny-study.yaml"))
@@ -120,6 +121,26 @@ def test_bad_presets_fail_before_any_work(tmp_path, text, message):
     bad.write_text(f"data: {{unlabeled: 8, labeled: 8, val: 4, test: 4}}\nlabels: [8]\nmethods: [simclr]\n{text}\n")
     with pytest.raises(UserError, match=re.escape(message)):
         study.load_preset(str(bad))
+
+
+@pytest.mark.parametrize("size", ["160", "160x15", "wide", "[160, 60]", "{w: 160}"])
+def test_a_bad_render_size_names_the_preset_and_key(tmp_path, size):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"data: {{render_size: {size}, labeled: 8, val: 4, test: 4}}\nlabels: [8]\n")
+    with pytest.raises(UserError, match=re.escape(f"{bad}: 'data.render_size' must be WIDTHxHEIGHT")):
+        study.load_preset(str(bad))
+
+
+def test_a_preset_render_size_draws_the_captchas_of_the_command_line(tmp_path):
+    preset = tmp_path / "native.yaml"
+    preset.write_text("data: {render_size: 160x60, width: 100, labeled: 3, val: 2, test: 2}\nlabels: [3]\n")
+    data = study.load_preset(str(preset))["data"]
+    assert data["render_size"] == [160, 60]
+    labeled = study.make_data(data, tmp_path / "data", with_unlabeled=False, progress=False)["labeled"]
+    assert main(["data", "captcha", str(tmp_path / "cli"), "--count", "3", "--labeled", "--seed", "1",
+                 "--width", "100", "--render-size", "160x60"]) == 0  # the labeled split's seed: data.seed * 10 + 1
+    study_images, cli_images = LmdbReader(labeled), LmdbReader(tmp_path / "cli")
+    assert [study_images.image_bytes(i) for i in range(3)] == [cli_images.image_bytes(i) for i in range(3)]
 
 
 def test_methods_must_be_a_list(tmp_path):

@@ -59,10 +59,12 @@ def _positive(text: str) -> int:
 
 
 def _size(text: str) -> tuple[int, int]:
-    width, _, height = text.partition("x")
-    if not (width.isdigit() and height.isdigit()):
+    from textssl.data.captcha_gen import parse_size
+
+    size = parse_size(text)
+    if size is None:
         raise argparse.ArgumentTypeError(f"must be WIDTHxHEIGHT, e.g. 160x60, got {text!r}")
-    return int(width), int(height)
+    return size
 
 
 def _data_parser(sub) -> None:

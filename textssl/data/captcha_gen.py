@@ -107,6 +107,12 @@ def render_captcha(style: CaptchaStyle, seed: int, index: int) -> tuple[bytes, s
         return _render_one(seed, index)
 
 
+def parse_size(text) -> tuple[int, int] | None:
+    """'160x60' -> (160, 60); None where ``text`` is not WIDTHxHEIGHT."""
+    width, _, height = str(text).partition("x")
+    return (int(width), int(height)) if width.isdigit() and height.isdigit() else None
+
+
 def _check_options(count, min_len, max_len, width, height, workers, render_size) -> None:
     if count < 1:
         raise UserError(f"--count must be at least 1, got {count}")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from textssl import __version__
 from textssl.config import config_from_dict, read_yaml
-from textssl.data.captcha_gen import generate_captchas
+from textssl.data.captcha_gen import generate_captchas, parse_size
 from textssl.errors import UserError
 from textssl.eval.evaluate import evaluate_run
 from textssl.eval.report import summarise, tesseract_row, write_report
@@ -64,6 +64,12 @@ def load_preset(name: str, seeds: list[int] | None = None) -> dict:
     for key, value in data.items():
         if key not in (*STYLE_KEYS, *(s for s, _ in SPLITS), "seed"):
             raise UserError(f"{where}: unknown key 'data.{key}'")
+    if "render_size" in data:  # "160x60", as on the command line; the generator takes [160, 60]
+        size = parse_size(data["render_size"]) if isinstance(data["render_size"], str) else None
+        if size is None or min(size) < 16:
+            raise UserError(f"{where}: 'data.render_size' must be WIDTHxHEIGHT of at least 16 pixels each, "
+                            f"e.g. 160x60, got {data['render_size']!r}")
+        data["render_size"] = list(size)
     if not isinstance(data.get("seed", 0), int) or isinstance(data.get("seed"), bool):
         raise UserError(f"{where}: 'data.seed' must be a whole number")
     for split, _ in SPLITS:
