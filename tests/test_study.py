@@ -101,7 +101,12 @@ def test_study_over_seeds_reuses_the_cells_it_has(tmp_path, monkeypatch, capsys)
     ("pretrain: {batch_size: }", "'batch_size' needs a value"),
     ("methods: [simclrr]", "unknown method 'simclrr'"),
     ("method_options: {simclr: {head: gru}}", "method_options.simclr: 'head': 'gru' is not one of mlp, bilstm"),
-    ("supervised: {lrs: [3e-4]}", "lrs: a list of learning rates"),
+    ("supervised: {lrs: [3e-4]}", "'supervised.lrs' must be a list of learning rates"),
+    ("supervised: {lrs: 0.001}", "'supervised.lrs' must be a list of learning rates"),
+    ("supervised: {shortcut: false}", "'supervised.shortcut': the supervised arm shares it with the SSL arms"),
+    ("supervised: {max_steps: 9}", "'supervised.max_steps': the supervised arm shares it"),
+    ("supervised: {augment: seqclr}", "its own options are lrs, warmup, weight_decay, optimizer"),
+    ("supervised: {warmup: 2}", "finetune / supervised: 'warmup'"),
     ("pretrain: {model: large}", "'model' is 'large' but finetune 'model' is 'small'"),
     ("finetune: {devices: 2}", "finetune 'devices' is '2': a study trains on one device"),
     ("method_options: {simclr: {devices: auto}}", "method_options.simclr 'devices' is 'auto'"),
@@ -141,6 +146,17 @@ def test_a_preset_render_size_draws_the_captchas_of_the_command_line(tmp_path):
                  "--width", "100", "--render-size", "160x60"]) == 0  # the labeled split's seed: data.seed * 10 + 1
     study_images, cli_images = LmdbReader(labeled), LmdbReader(tmp_path / "cli")
     assert [study_images.image_bytes(i) for i in range(3)] == [cli_images.image_bytes(i) for i in range(3)]
+
+
+def test_the_supervised_arm_takes_its_own_schedule_and_the_ssl_arms_the_finetune_one(tmp_path):
+    preset_file = tmp_path / "own.yaml"
+    preset_file.write_text("data: {unlabeled: 8, labeled: 8, val: 4, test: 4}\nlabels: [8]\nmethods: [simclr]\n"
+                           "finetune: {warmup: 0.05, max_steps: 30}\nsupervised: {lrs: [0.001], warmup: 0.2}\n")
+    preset = study.load_preset(str(preset_file))
+    supervised = study._supervised_config(preset, {}, "-", 8, 0.001, "-")
+    ssl = study._finetune_config(preset, {}, "-", 8, "runs/pre", "-")
+    assert (supervised.warmup, supervised.protocol, supervised.lr, supervised.max_steps) == (0.2, "full", 0.001, 30)
+    assert ssl.warmup == 0.05
 
 
 def test_methods_must_be_a_list(tmp_path):

@@ -36,6 +36,7 @@ SPLITS = (("unlabeled", False), ("labeled", True), ("val", True), ("test", True)
 SPEC = "spec.json"
 SET_BY_STUDY = {"pretrain": ("data", "out", "method", "height", "width", "resume"),  # from data and labels
                 "finetune": ("train", "val", "out", "init", "num_labels", "charset", "height", "width")}
+SUPERVISED_OWN = ("lrs", "warmup", "weight_decay", "optimizer")  # data, views, budget and model are the SSL arms'
 INPUTS = "inputs.json"  # what a pretraining run or fine-tuning cell was trained from, beyond its options
 
 
@@ -84,8 +85,8 @@ def load_preset(name: str, seeds: list[int] | None = None) -> dict:
                                                         for n in labels)):
         raise UserError(f"{where}: 'labels' must list label budgets between 1 and data.labeled ({data['labeled']})")
     lrs = preset.get("supervised", {}).get("lrs", [])
-    if set(preset.get("supervised", {})) - {"lrs"} or not all(isinstance(x, (int, float)) for x in lrs):
-        raise UserError(f"{where}: 'supervised' takes one key, lrs: a list of learning rates")
+    if not (isinstance(lrs, list) and all(isinstance(x, (int, float)) for x in lrs)):
+        raise UserError(f"{where}: 'supervised.lrs' must be a list of learning rates")
     for entry in preset.get("reference", []):
         if not (isinstance(entry, dict) and set(entry) == {"method", "labels", "word_accuracy", "source"}
                 and all(isinstance(entry[k], str) for k in ("method", "source"))):
@@ -100,6 +101,8 @@ def load_preset(name: str, seeds: list[int] | None = None) -> dict:
         if cfg.devices != "1":  # Lightning starts each further process from the command line again
             raise UserError(f"{where}: {section} 'devices' is {cfg.devices!r}: a study trains on one device, since "
                             f"each process of several would run the whole study; use textssl pretrain / finetune")
+    for lr in lrs or [tuned[0].lr]:
+        _supervised_config(preset, {}, "-", labels[0], lr, where)
     scratch = settle_model(tuned[0])  # the supervised arm's model, which every SSL arm must share
     for method, pre in pretrained.items():
         for key in ("model", "channels"):
@@ -136,6 +139,10 @@ def _check_sections(preset: dict, where: str) -> None:
         fixed = sorted(set(options) & set(SET_BY_STUDY[kind]))
         if fixed:
             raise UserError(f"{where}: '{name}.{fixed[0]}' is set by the study (from 'data', 'labels' and --out)")
+    shared = sorted(set(preset.get("supervised", {})) - set(SUPERVISED_OWN))
+    if shared:
+        raise UserError(f"{where}: 'supervised.{shared[0]}': the supervised arm shares it with the SSL arms (set it in "
+                        f"'finetune'); its own options are {', '.join(SUPERVISED_OWN)}")
 
 
 def _pretrain_config(preset: dict, method: str, data: str, out: str, where: str) -> PretrainConfig:
@@ -145,11 +152,19 @@ def _pretrain_config(preset: dict, method: str, data: str, out: str, where: str)
 
 
 def _finetune_config(preset: dict, overrides: dict, out: str, labels: int, init: str | None,
-                     where: str, data: dict | None = None) -> FinetuneConfig:
+                     where: str, data: dict | None = None, section: str = "finetune") -> FinetuneConfig:
     data = data or {"labeled": "-", "val": "-"}
     fixed = {"train": [data["labeled"]], "val": data["val"], "out": out, "num_labels": labels, "init": init,
              "charset": preset["data"].get("charset", "captcha"), **_image(preset), **overrides}
-    return config_from_dict(FinetuneConfig, {**preset.get("finetune", {}), **fixed}, f"{where}: finetune")
+    return config_from_dict(FinetuneConfig, {**preset.get("finetune", {}), **fixed}, f"{where}: {section}")
+
+
+def _supervised_config(preset: dict, overrides: dict, out: str, labels: int, lr: float, where: str,
+                       data: dict | None = None) -> FinetuneConfig:
+    """The supervised arm's cell: 'finetune' with the options of 'supervised' (its own schedule) on top."""
+    options = {k: v for k, v in preset.get("supervised", {}).items() if k != "lrs"}
+    return _finetune_config(preset, {**options, **overrides, "lr": lr, "protocol": "full"}, out, labels, None,
+                            where, data, section="finetune / supervised")
 
 
 def _image(preset: dict) -> dict:
@@ -281,7 +296,7 @@ def _cells(preset: dict, out: Path, data: dict, encoders: dict, labels: int, see
     candidates = []
     for lr in supervised_lrs:
         cell = out / "finetune" / f"supervised-{labels}{suffix}-lr{lr:g}"
-        cfg = _finetune_config(preset, {**fixed, "lr": lr, "protocol": "full"}, str(cell), labels, None, where, data)
+        cfg = _supervised_config(preset, fixed, str(cell), labels, lr, where, data)
         candidates.append(_finetuned(cfg, data["test"]))
     best = max(candidates, key=lambda r: r["val_word_accuracy"])  # chosen on validation, not test
     rows.append({"method": "supervised", "labels": labels, "seed": seed, "pretrain_seconds": 0.0, **best,
