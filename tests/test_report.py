@@ -35,6 +35,8 @@ def test_table_states_ratios_and_the_supervised_learning_rates():
     assert ("Supervised learning rate, the best on validation of 0.003, 0.01: "
             "100 labels: 0.01, 400 labels: 0.003, 800 labels: 0.003") in text
     assert text.index("0.50x") < text.index("Supervised learning rate") < text.index("a note")
+    own = markdown_table({"name": "hand", "supervised": {"lrs": [0.003, 0.01], "warmup": 0.2}}, ROWS)
+    assert "400 labels: 0.003, 800 labels: 0.003; its own warmup 0.2\n" in own
 
 
 SEEDS = [  # two seeds at 100 labels; supervised stays on the plateau with seed 1

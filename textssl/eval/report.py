@@ -123,8 +123,9 @@ def markdown_table(preset: dict, rows: list[dict], notes: list[str] = ()) -> str
     chosen = [r for r in rows if r.get("lrs_tried")]
     if chosen:
         tried = ", ".join(f"{lr:g}" for lr in chosen[0]["lrs_tried"])
+        own = ", ".join(f"{k} {v}" for k, v in preset.get("supervised", {}).items() if k != "lrs")
         lines += ["", f"Supervised learning rate, the best on validation of {tried}: "
-                  + _by_labels(chosen, lambda r: f"{r['lr']:g}")]
+                  + _by_labels(chosen, lambda r: f"{r['lr']:g}") + (f"; its own {own}" if own else "")]
     blank = []
     for r in summary:
         zero = [str(seed) for seed, a in zip(r["seeds"], r["per_seed"]) if a == 0]
