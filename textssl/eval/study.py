@@ -101,7 +101,7 @@ def load_preset(name: str, seeds: list[int] | None = None) -> dict:
         if cfg.devices != "1":  # Lightning starts each further process from the command line again
             raise UserError(f"{where}: {section} 'devices' is {cfg.devices!r}: a study trains on one device, since "
                             f"each process of several would run the whole study; use textssl pretrain / finetune")
-    for lr in lrs or [tuned[0].lr]:
+    for lr in _supervised_lrs(preset, where):
         _supervised_config(preset, {}, "-", labels[0], lr, where)
     scratch = settle_model(tuned[0])  # the supervised arm's model, which every SSL arm must share
     for method, pre in pretrained.items():
@@ -165,6 +165,11 @@ def _supervised_config(preset: dict, overrides: dict, out: str, labels: int, lr:
     options = {k: v for k, v in preset.get("supervised", {}).items() if k != "lrs"}
     return _finetune_config(preset, {**options, **overrides, "lr": lr, "protocol": "full"}, out, labels, None,
                             where, data, section="finetune / supervised")
+
+
+def _supervised_lrs(preset: dict, where: str) -> list[float]:
+    """The supervised arm's learning rates: 'supervised.lrs', else the one of 'finetune'."""
+    return preset.get("supervised", {}).get("lrs") or [_finetune_config(preset, {}, "-", 1, None, where).lr]
 
 
 def _image(preset: dict) -> dict:
@@ -322,7 +327,7 @@ def run_study(preset_name: str, out: str | Path, progress: bool = True, seeds: l
         cfg.progress = progress
         encoders[method] = _pretrained(cfg)
 
-    supervised_lrs = preset.get("supervised", {}).get("lrs") or [_finetune_config(preset, {}, "-", 1, None, where).lr]
+    supervised_lrs = _supervised_lrs(preset, where)
     for labels in preset["labels"]:
         for seed in preset.get("seeds", [None]):  # each seed: its own labeled subset, initialisation and views
             rows += _cells(preset, out, data, encoders, labels, seed, supervised_lrs, progress, where)
