@@ -12,21 +12,22 @@ Each rate is given over the whole timed window (mean) and for the median step: o
 machine, stolen time lands on a few steps; the median shows the pipeline without it.
 
     python benchmarks/throughput.py [--steps 60] [--out benchmarks/results/DATE-DEVICE-throughput.json]
+
+Pretraining streams its images from the LMDB through two worker processes (its memory stays flat in
+the number of images); fine-tuning decodes its labeled images once into memory.
 """
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import statistics
 import tempfile
 import time
 from itertools import pairwise
-from pathlib import Path
 
 import lightning as L
 import torch
-from benchmarks_common import device_name
+from benchmarks_common import write_result
 
 from textssl.api import TextRecognizer
 from textssl.data.captcha_gen import generate_captchas
@@ -123,7 +124,6 @@ def main() -> None:
     parser.add_argument("--out", help="JSON file (default: benchmarks/results/<date>-<device>-throughput.json)")
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    name = device_name()
     fine_batch, pre_batch = 64, 128
     with tempfile.TemporaryDirectory() as tmp:
         gen = generate_captchas(f"{tmp}/train", 3000, labeled=True, seed=1, width=128, height=32, progress=False)
@@ -147,20 +147,18 @@ def main() -> None:
                 "mean": {"end_to_end_img_s": e2e[0], "bare_img_s": bare[0], "ratio": e2e[0] / bare[0]},
                 "median_step": {"end_to_end_img_s": e2e[1], "bare_img_s": bare[1], "ratio": e2e[1] / bare[1]}}
 
-    result = {
-        "date": datetime.date.today().isoformat(), "device": name, "torch": torch.__version__,
+    measurements = {
         "model": f"crnn small ({parameters / 1e6:.2f}M parameters), 1x32x128 grey images",
-        "note": "end to end: the Lightning loop on LMDB data with augmentation; bare: forward, backward and "
-                "optimizer step of the same model on ready tensors of the same batch",
         "finetune": loop(fine_batch, fine_e2e, fine_bare),
         "pretrain_seqclr": loop(pre_batch, pre_e2e, pre_bare, views=2),
         "inference": {"batch64_img_s": infer, "batch1_latency_ms": latency, "includes": "CTC decoding to text"},
         "captcha_generation_img_s": gen["images_per_second"],
     }
-    out = Path(args.out or f"benchmarks/results/{result['date']}-{device}-throughput.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    path = write_result(f"{device}-throughput", measurements, out=args.out, notes=[
+        "end to end: the Lightning loop on LMDB data with augmentation (pretraining streamed from the LMDB); bare: "
+        "forward, backward and optimizer step of the same model on ready tensors of the same batch"])
+    print(json.dumps(measurements, indent=2))
+    print(path)
 
 
 if __name__ == "__main__":

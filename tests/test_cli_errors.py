@@ -1,5 +1,7 @@
 """Bad input ends in one 'error:' line naming the offending file, line or option, never a traceback."""
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -196,7 +198,7 @@ def test_pretraining_run_is_not_a_recognizer(capsys, tiny_data, tmp_path):
     status, err = run_cli(capsys, "finetune", "--init", str(pre), "--width", "100", "--train", tiny_data["train"],
                           "--val", tiny_data["val"], "--out", str(tmp_path / "run"))
     assert status == 2  # the recognizer takes its encoder's input size: a different one is refused, not ignored
-    assert_one_error_line(err, "--width 100", str(pre), "pretrained with 128")
+    assert_one_error_line(err, "--width 100", str(pre), "trained with 128")
 
 
 def test_pretraining_on_one_image(capsys, tmp_path, tiny_data):
@@ -205,3 +207,16 @@ def test_pretraining_on_one_image(capsys, tmp_path, tiny_data):
                           "--no-progress")
     assert status == 2
     assert_one_error_line(err, str(tmp_path / "one"), "it needs two")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["finetune", "--help"], ["pretrain", "--help"],
+                                  ["evaluate", "RUN", "--data", "OUT/missing"], ["finetune", "--train", "OUT/missing",
+                                                                                 "--val", "VAL", "--out", "OUT/x"],
+                                  ["pretrain", "--data", "VAL", "--out", "OUT/x", "--method", "nope"]])
+def test_help_and_bad_paths_answer_without_importing_torch(argv, tiny_run, tiny_data, tmp_path):
+    names = {"RUN": str(tiny_run), "VAL": tiny_data["val"], "OUT": str(tmp_path)}
+    argv = [names.get(a.partition("/")[0], a.partition("/")[0]) + "".join(a.partition("/")[1:]) for a in argv]
+    code = ("import sys\nfrom textssl.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules and 'lightning' not in sys.modules, 'torch imported'\n")
+    result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -48,27 +48,41 @@ def test_labels_longer_than_the_ctc_frames_are_skipped(tmp_path, caplog):
 
 
 def test_corrupt_image_is_skipped_with_its_key(mixed_lmdb, caplog):
-    dataset = LmdbTextDataset(mixed_lmdb, ImageSpec(), charset=CHARSET, labeled=True)
+    dataset = LmdbTextDataset(mixed_lmdb, ImageSpec(), charset=CHARSET, labeled=True, allow_skipped=True)
     with caplog.at_level(logging.WARNING, logger="textssl"):
         batches = list(make_loader(dataset, 8, shuffle=False, workers=0))
-    assert [label for _, labels in batches for label in labels] == ["AB12", "XY9"]
+    assert [label for batch in batches for label in batch.labels] == ["AB12", "XY9"]
     assert any("image-000000004" in r.getMessage() for r in caplog.records)
 
 
 def test_corrupt_image_is_reported_once_however_often_it_is_read(mixed_lmdb, caplog):
-    dataset = LmdbTextDataset(mixed_lmdb, ImageSpec(), charset=CHARSET, labeled=True)
+    dataset = LmdbTextDataset(mixed_lmdb, ImageSpec(), charset=CHARSET, labeled=True, allow_skipped=True)
     loader = make_loader(dataset, 8, shuffle=True, workers=0, in_memory=False)
     with caplog.at_level(logging.WARNING, logger="textssl"):
         for _epoch in range(3):
-            assert sorted(label for _, labels in loader for label in labels) == ["AB12", "XY9"]
+            assert sorted(label for batch in loader for label in batch.labels) == ["AB12", "XY9"]
     assert sum("image-000000004" in r.getMessage() for r in caplog.records) == 1
 
 
-def test_finetune_on_an_lmdb_with_bad_rows_goes_on(mixed_lmdb, tmp_path, capsys):
+def test_finetune_on_an_lmdb_with_bad_rows_goes_on_where_most_rows_are_good(tmp_path, capsys):
+    rows = [(_png(64, 16), "AB12"), (_png(64, 16), ""), (b"\x89PNG\r\n\x1a\n broken", "CD34"), (_png(64, 16), "XY9"),
+            (_png(64, 16), "Q7")]
+    write_lmdb(tmp_path / "db", rows)
     run = tmp_path / "run"
-    assert main(["finetune", "--train", mixed_lmdb, "--val", mixed_lmdb, "--out", str(run), "--max-steps", "1",
-                 "--batch-size", "2", "--no-progress"]) == 0
+    assert main(["finetune", "--train", str(tmp_path / "db"), "--val", str(tmp_path / "db"), "--out", str(run),
+                 "--max-steps", "1", "--batch-size", "2", "--charset", "captcha", "--no-progress"]) == 0
     assert (run / "model.safetensors").is_file()
+
+
+def test_a_set_of_which_most_rows_are_left_out_is_refused(mixed_lmdb, tmp_path, capsys):
+    """mixed_lmdb: 2 of its 5 labels cannot be used and 1 of the other 3 images cannot be decoded."""
+    args = ["finetune", "--train", mixed_lmdb, "--val", mixed_lmdb, "--out", str(tmp_path / "run"), "--max-steps",
+            "1", "--batch-size", "2", "--charset", "captcha", "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {mixed_lmdb}: only 2 of its 5 rows can be used (first left out: label-000000002, empty "
+                   "label); fix the data (or --charset), or pass --allow-skipped"]
+    assert main([*args, "--allow-skipped"]) == 0
 
 
 def test_unlabeled_lmdb_where_labels_are_needed(tmp_path, capsys):
@@ -87,13 +101,17 @@ def test_num_labels_is_a_seeded_subset(tmp_path):
     assert len(LmdbReader(tmp_path / "db")) == 10
 
 
-def test_resize_keeps_aspect_and_pads_right():
-    image = Image.new("L", (40, 20), 255)  # 2:1 -> 64x32 of white, then black padding to 128
-    tensor = to_tensor(image, ImageSpec(height=32, width=128))
-    assert tensor.dtype == torch.uint8 and tensor.shape == (1, 32, 128)
-    assert (tensor[..., :64] == 255).all() and (tensor[..., 64:] == 0).all()
-    wide = to_tensor(Image.new("RGB", (1000, 10), (255, 0, 0)), ImageSpec(height=32, width=128, channels=3))
-    assert wide.shape == (3, 32, 128) and (wide[0] == 255).all() and (wide[1] == 0).all()
+def test_resize_keeps_aspect_and_pads_right_with_the_border_median():
+    image = Image.new("L", (40, 20), 230)  # 2:1 -> 64x32, a dark stroke inside, a dark dot on the border
+    image.paste(10, (10, 5, 30, 15))
+    image.putpixel((0, 0), 0)
+    tensor, width = to_tensor(image, ImageSpec(height=32, width=128))
+    assert tensor.dtype == torch.uint8 and tensor.shape == (1, 32, 128) and width == 64
+    assert (tensor[..., 64:] == 230).all() and tensor[..., :64].min() < 50  # paper, not black; the ink kept
+    wide, width = to_tensor(Image.new("RGB", (1000, 10), (255, 0, 0)), ImageSpec(height=32, width=128, channels=3))
+    assert wide.shape == (3, 32, 128) and width == 128 and (wide[0] == 255).all() and (wide[1] == 0).all()
+    rgb, _ = to_tensor(Image.new("RGB", (16, 32), (200, 100, 50)), ImageSpec(height=32, width=64, channels=3))
+    assert rgb[:, :, 16:].flatten(1).unique(dim=1).tolist() == [[200], [100], [50]]  # per channel
 
 
 @pytest.mark.parametrize("command", ["finetune", "pretrain"])
@@ -104,5 +122,20 @@ def test_streamed_batches_of_undecodable_images_are_skipped(tmp_path, monkeypatc
     write_lmdb(tmp_path / "db", [(broken, "AB12")] * 4 + [(_png(128, 32), "XY9"), (_png(128, 32), "CD34")])
     options = (["--train", str(tmp_path / "db"), "--val", str(tmp_path / "db")] if command == "finetune"
                else ["--method", "simclr", "--data", str(tmp_path / "db")])
-    assert main([command, *options, "--out", str(tmp_path / "run"), "--max-steps", "3", "--batch-size", "2",
-                 "--workers", "0", "--no-progress"]) == 0
+    args = [command, *options, "--out", str(tmp_path / "run"), "--max-steps", "3", "--batch-size", "2", "--workers",
+            "0", "--no-progress"]
+    if command == "finetune":
+        args += ["--charset", "captcha"]
+    assert main(args) == 2  # 4 of 6 cannot be decoded: refused, unless asked for
+    assert main([*args, "--allow-skipped"]) == 0
+
+
+def test_preloading_in_worker_processes_keeps_the_order_and_counts_the_undecodable(tmp_path):
+    """Above 4,096 images the decoding runs in worker processes, which hand back one tensor per batch."""
+    rows = [(_png(8 + i % 3, 16, value=i % 256), f"A{i % 10}") for i in range(4200)]
+    rows[4150] = (b"\x89PNG\r\n\x1a\n broken", "B1")
+    write_lmdb(tmp_path / "db", rows)
+    dataset = LmdbTextDataset(str(tmp_path / "db"), ImageSpec(), charset=CHARSET, labeled=True)
+    loaded = dataset_module.preload(dataset, workers=2)
+    assert len(loaded) == 4199 and loaded.labels[4150] == rows[4151][1]
+    assert loaded.images[5, 0, 0, 0] == 5 and loaded.widths[:3].tolist() == [16, 18, 20]

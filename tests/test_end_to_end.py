@@ -22,7 +22,9 @@ def test_pretrain_finetune_evaluate_predict(tiny_data, tmp_path, capsys, caplog)
     assert {"config.json", "charset.txt", "model.safetensors", "metrics.json"} <= {p.name for p in run.iterdir()}
     assert not list(run.rglob("*.ckpt")) and list(pre.rglob("*.ckpt")) == [pre / "checkpoints" / "last.ckpt"]
     assert json.loads((run / "metrics.json").read_text())["val_word_accuracy"] == 0.0  # 6 steps read nothing
-    assert f"{run}: reads none of the validation set" in caplog.text and "--protocol full" in caplog.text
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # the last line says what to change
+    assert last.startswith(f"warning: {run}: reads none of the validation set") and "--protocol full" in last
+    assert json.loads((run / "metrics.json").read_text())["plateau"] is True
     stages = json.loads((run / "metrics.json").read_text())["stages"]
     assert [(s["name"], s["steps"], s["frozen"]) for s in stages] == [("head", 2, ["encoder"]), ("whole", 4, [])]
     assert stages[1]["lr"] == 3e-5  # the whole network at the lower --lr-whole

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from textssl.data.charset import Charset
-from textssl.data.importer import import_labeled_folder
+from textssl.data.importer import import_labeled_folder, import_unlabeled_folder
 from textssl.data.lmdb_io import LmdbReader
 from textssl.errors import UserError
 
@@ -92,3 +92,43 @@ def test_no_usable_rows(folder, tmp_path):
         import_labeled_folder(tmp_path / "db", images, labels, CHARSET)
     assert str(error.value) == f"no usable rows in {labels} (2 skipped; line 1: image not found: missing.png)"
     assert not (tmp_path / "db").exists()
+
+
+def test_a_path_that_leaves_the_images_folder_is_refused_per_row(folder, tmp_path):
+    images, _, _ = folder
+    (tmp_path / "outside.png").write_bytes(_image_bytes("PNG"))
+    labels = tmp_path / "escape.txt"
+    labels.write_text(f"../outside.png\tAB\n{tmp_path / 'outside.png'}\tAB\nsub/../a.png\tQ\n")
+    report = import_labeled_folder(tmp_path / "db", images, labels, CHARSET)
+    assert report.kept == 1 and report.skipped == [(1, "path leaves --images: ../outside.png"),
+                                                   (2, f"path leaves --images: {tmp_path / 'outside.png'}")]
+
+
+def test_labeled_import_stores_the_charset_given_or_that_of_its_labels(folder, tmp_path):
+    images, labels, _ = folder
+    import_labeled_folder(tmp_path / "given", images, labels, CHARSET)
+    assert LmdbReader(tmp_path / "given").charset == CHARSET.chars
+    report = import_labeled_folder(tmp_path / "found", images, labels)  # no charset: every label kept
+    assert LmdbReader(tmp_path / "found").charset == report.charset == "129ABQXYZ"
+
+
+def test_unlabeled_folder_every_image_under_it_and_the_unreadable_listed(folder, tmp_path):
+    images, _, files = folder
+    (images / "sub" / "deep").mkdir()
+    frames = [Image.new("L", (20, 10), v) for v in (10, 240)]
+    frames[0].save(images / "sub" / "deep" / "anim.GIF", save_all=True, append_images=frames[1:])
+    Image.new("L", (20, 10), 99).save(images / "t.tiff")
+    (images / "notes.txt").write_text("not an image")
+    report = import_unlabeled_folder(tmp_path / "db", images, workers=2)
+    assert report.kept == 5 and sorted(report.skipped) == [
+        ("corrupt.png", "unreadable image corrupt.png: UnidentifiedImageError: cannot identify image file"),
+        ("cut.png", report.skipped[[s[0] for s in report.skipped].index("cut.png")][1])]
+    reader = LmdbReader(tmp_path / "db")
+    assert len(reader) == 5 and not reader.has_labels and reader.charset is None
+    assert reader.image_bytes(0) == files["a.png"] and report.images_per_second > 0  # sorted paths: a.png first
+
+
+def test_unlabeled_folder_without_images(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no image files"):
+        import_unlabeled_folder(tmp_path / "db", tmp_path / "empty")

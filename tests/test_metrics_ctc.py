@@ -1,5 +1,3 @@
-import math
-
 import pytest
 import torch
 
@@ -38,5 +36,13 @@ def test_greedy_decode_merges_repeats_and_drops_blanks():
     (ids, conf), (empty, _) = greedy_decode(batch)
     assert charset.decode(ids) == "aabc"
     assert empty == []
-    p = math.exp(5) / (math.exp(5) + 3)
-    assert conf == pytest.approx(p ** 9, rel=1e-5)
+    assert 0.0 < conf <= 1.0
+
+
+def test_confidence_is_the_probability_of_the_text_over_every_alignment():
+    # two frames, classes blank and 'a': P("a") = p(a a) + p(a _) + p(_ a)
+    probs = torch.tensor([[0.3, 0.7], [0.6, 0.4]])
+    ((ids, conf),) = greedy_decode(probs.log()[None])
+    assert ids == [1] and conf == pytest.approx(0.7 * 0.4 + 0.7 * 0.6 + 0.3 * 0.4)
+    ((ids, conf),) = greedy_decode(torch.tensor([[0.9, 0.1], [0.8, 0.2]]).log()[None])
+    assert ids == [] and conf == pytest.approx(0.9 * 0.8)  # the empty text: blank at every frame

@@ -12,6 +12,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from textssl.cli import main
+from textssl.errors import UserError
 from textssl.train.pretrain import AtomicCheckpointIO, PretrainConfig, pretrain
 
 
@@ -28,7 +29,7 @@ def test_resume_after_kill_mid_epoch(tiny_data, tmp_path):
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert last.exists(), "no checkpoint was written before the kill"
-    killed = torch.load(last, weights_only=False)
+    killed = torch.load(last, weights_only=True)
     killed_at = killed["global_step"]
     assert 0 < killed_at < 40 and killed_at % 8 != 0  # 8 steps per epoch: killed mid-epoch
 
@@ -42,7 +43,7 @@ def test_resume_after_kill_mid_epoch(tiny_data, tmp_path):
     with open(out / "logs" / f"pretrain-resumed-{killed_at}" / "metrics.csv") as log:
         logged_steps = [int(row["step"]) for row in csv.DictReader(log)]
     assert logged_steps and min(logged_steps) >= killed_at  # continued, not restarted
-    assert torch.load(last, weights_only=False)["global_step"] == 40
+    assert torch.load(last, weights_only=True)["global_step"] == 40
     assert (out / "encoder.safetensors").is_file()
 
 
@@ -88,10 +89,10 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match="cannot write the checkpoint .*disk full.*the previous one is kept"):
         io.save_checkpoint({"step": 2}, path)
     monkeypatch.undo()
-    assert torch.load(path, weights_only=False) == {"step": 1}
+    assert torch.load(path, weights_only=True) == {"step": 1}
 
 
 class BatchRecorder(Callback):
@@ -101,7 +102,7 @@ class BatchRecorder(Callback):
     def on_train_batch_start(self, trainer, module, batch, batch_idx):
         if trainer.global_step == self.fail_at:
             raise RuntimeError("killed")
-        self.batches[trainer.global_step] = batch[0].clone()
+        self.batches[trainer.global_step] = batch.images.clone()
 
 
 def test_resumed_run_goes_on_with_new_images_not_the_first_ones_again(tiny_data, tmp_path):
@@ -117,3 +118,59 @@ def test_resumed_run_goes_on_with_new_images_not_the_first_ones_again(tiny_data,
     pretrain(config(resumed, resume=True))
     assert sorted(resumed.batches) == [2, 3, 4, 5]
     assert not any(torch.equal(resumed.batches[2], seen) for seen in first.batches.values())
+
+
+class _Payload:
+    """Unpickled, it would create a folder: a stand-in for code that a checkpoint could run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+def test_resume_refuses_a_checkpoint_that_would_run_code_and_runs_none(tiny_data, tmp_path, capsys):
+    out, marker = tmp_path / "pre", tmp_path / "created-by-the-checkpoint"
+    assert main(["pretrain", "--data", tiny_data["unlabeled"], "--out", str(out), "--max-steps", "1",
+                 "--batch-size", "32", "--no-progress"]) == 0
+    (out / "metrics.json").unlink()  # as a run killed after its checkpoint
+    last = out / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=True)
+    torch.save({**checkpoint, "extra": _Payload(marker)}, last)
+    capsys.readouterr()
+    assert main(["pretrain", "--out", str(out), "--resume", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {last}: refused, it holds more than tensors"), err
+    assert not marker.exists()
+
+
+def test_a_full_disk_while_checkpointing_ends_in_one_line_and_keeps_the_last_checkpoint(tiny_data, tmp_path, capsys,
+                                                                                         monkeypatch):
+    out = tmp_path / "pre"
+    real_save, calls = torch.save, []
+
+    def save_until_the_disk_fills(obj, f, *args, **kwargs):
+        calls.append(obj.get("global_step"))
+        if len(calls) > 1:  # what torch's writer raises on a full disk
+            raise RuntimeError("[enforce fail at inline_container.cc:664] . PytorchStreamWriter failed writing file "
+                               "data/3: file write failed")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save_until_the_disk_fills)
+    status = main(["pretrain", "--data", tiny_data["unlabeled"], "--out", str(out), "--max-steps", "6",
+                   "--batch-size", "32", "--checkpoint-every", "2", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    last = out / "checkpoints" / "last.ckpt"
+    assert status == 2 and len(err) == 1, err
+    assert err[0] == (f"error: {last}: cannot write the checkpoint ([enforce fail at inline_container.cc:664] . "
+                      "PytorchStreamWriter failed writing file data/3: file write failed); the previous one is kept")
+    monkeypatch.undo()
+    assert torch.load(last, weights_only=True)["global_step"] == 2 and not list(last.parent.glob("*.tmp"))
+
+
+def test_more_windows_than_frames_is_refused(tiny_data, tmp_path, capsys):
+    assert main(["pretrain", "--data", tiny_data["unlabeled"], "--out", str(tmp_path / "pre"), "--windows", "33",
+                 "--no-progress"]) == 2
+    assert capsys.readouterr().err == ("error: --windows 33: more than the encoder's 32 frames at width 128; give at "
+                                       "most 32\n")

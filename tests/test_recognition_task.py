@@ -4,6 +4,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from textssl.data.charset import Charset
+from textssl.data.dataset import Batch
 from textssl.models.crnn import Recognizer, model_config
 from textssl.train.recognition import RecognizerTask
 
@@ -16,7 +17,9 @@ def test_validation_word_accuracy_counts_words_across_uneven_ranks():
         model.head.bias.copy_(torch.tensor([0.0, 5.0, 0.0]))
     task = RecognizerTask(model, charset, nn.Identity(), lr=1e-3, weight_decay=0.0, total_steps=1, warmup=0.0)
     images = torch.zeros(1, 1, 32, 128, dtype=torch.uint8)
-    batches = [(images.repeat(2, 1, 1, 1), ["A", "B"]), (images, ["A"])]  # one per rank: 0.5 and 1.0
+    widths = torch.tensor([128])
+    batches = [Batch(images.repeat(2, 1, 1, 1), widths.repeat(2), ["A", "B"]), Batch(images, widths, ["A"])]
+    # one batch per rank: 0.5 and 1.0
     trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp_spawn", logger=False,
                         enable_progress_bar=False, enable_model_summary=False)
     [metrics] = trainer.validate(task, DataLoader(batches, batch_size=None), verbose=False)

@@ -1,7 +1,7 @@
 """The study's headline figures: word-error ratios and the supervised learning rates, from hand-built rows."""
 import pytest
 
-from textssl.eval.report import markdown_table, summarise, word_error_ratios
+from textssl.study.report import markdown_table, summarise, word_error_ratios
 
 
 def row(method, labels, word_accuracy, **extra):

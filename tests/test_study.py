@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-import textssl.eval.study as study
+import textssl.study.preset as presets
+import textssl.study.runner as study
 from textssl.cli import main
 from textssl.data.lmdb_io import LmdbReader
 from textssl.errors import UserError
@@ -85,8 +86,8 @@ def test_study_over_seeds_reuses_the_cells_it_has(tmp_path, monkeypatch, capsys)
     assert sorted(trained) == ["simclr-32-seed1", "supervised-32-seed1-lr0.001", "supervised-32-seed1-lr0.003"]
     assert "Means over seeds 0, 1," in capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())
-    assert [(r["method"], r["seed"]) for r in results["rows"]] == [("simclr", 0), ("supervised", 0), ("simclr", 1),
-                                                                  ("supervised", 1)]
+    assert [(r["method"], r["seed"]) for r in results["rows"] if r["method"] != "tesseract"] == [
+        ("simclr", 0), ("supervised", 0), ("simclr", 1), ("supervised", 1)]
     simclr = next(r for r in results["summary"] if r["method"] == "simclr")
     assert simclr["seeds"] == [0, 1]
     assert simclr["per_seed"] == [r["word_accuracy"] for r in results["rows"] if r["method"] == "simclr"]
@@ -125,7 +126,7 @@ def test_bad_presets_fail_before_any_work(tmp_path, text, message):
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"data: {{unlabeled: 8, labeled: 8, val: 4, test: 4}}\nlabels: [8]\nmethods: [simclr]\n{text}\n")
     with pytest.raises(UserError, match=re.escape(message)):
-        study.load_preset(str(bad))
+        presets.load_preset(str(bad))
 
 
 @pytest.mark.parametrize("size", ["160", "160x15", "wide", "[160, 60]", "{w: 160}"])
@@ -133,13 +134,13 @@ def test_a_bad_render_size_names_the_preset_and_key(tmp_path, size):
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"data: {{render_size: {size}, labeled: 8, val: 4, test: 4}}\nlabels: [8]\n")
     with pytest.raises(UserError, match=re.escape(f"{bad}: 'data.render_size' must be WIDTHxHEIGHT")):
-        study.load_preset(str(bad))
+        presets.load_preset(str(bad))
 
 
 def test_a_preset_render_size_draws_the_captchas_of_the_command_line(tmp_path):
     preset = tmp_path / "native.yaml"
     preset.write_text("data: {render_size: 160x60, width: 100, labeled: 3, val: 2, test: 2}\nlabels: [3]\n")
-    data = study.load_preset(str(preset))["data"]
+    data = presets.load_preset(str(preset))["data"]
     assert data["render_size"] == [160, 60]
     labeled = study.make_data(data, tmp_path / "data", with_unlabeled=False, progress=False)["labeled"]
     assert main(["data", "captcha", str(tmp_path / "cli"), "--count", "3", "--labeled", "--seed", "1",
@@ -152,9 +153,9 @@ def test_the_supervised_arm_takes_its_own_schedule_and_the_ssl_arms_the_finetune
     preset_file = tmp_path / "own.yaml"
     preset_file.write_text("data: {unlabeled: 8, labeled: 8, val: 4, test: 4}\nlabels: [8]\nmethods: [simclr]\n"
                            "finetune: {warmup: 0.05, max_steps: 30}\nsupervised: {lrs: [0.001], warmup: 0.2}\n")
-    preset = study.load_preset(str(preset_file))
-    supervised = study._supervised_config(preset, {}, "-", 8, 0.001, "-")
-    ssl = study._finetune_config(preset, {}, "-", 8, "runs/pre", "-")
+    preset = presets.load_preset(str(preset_file))
+    supervised = presets.supervised_config(preset, "", {}, "-", 8, 0.001, "-")
+    ssl = presets.finetune_config(preset, "", {}, "-", 8, "runs/pre", "-")
     assert (supervised.warmup, supervised.protocol, supervised.lr, supervised.max_steps) == (0.2, "full", 0.001, 30)
     assert ssl.warmup == 0.05
 
@@ -163,7 +164,7 @@ def test_methods_must_be_a_list(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("data: {unlabeled: 8, labeled: 8, val: 4, test: 4}\nlabels: [8]\nmethods: simclr\n")
     with pytest.raises(UserError, match="'methods' must be a list of method names"):
-        study.load_preset(str(bad))
+        presets.load_preset(str(bad))
 
 
 def test_study_refuses_a_folder_that_holds_something_else(tmp_path):
@@ -175,13 +176,54 @@ def test_study_refuses_a_folder_that_holds_something_else(tmp_path):
 
 def test_unknown_preset_and_too_many_labels(tmp_path):
     with pytest.raises(UserError, match="captcha-quick"):
-        study.load_preset("no-such-preset")
+        presets.load_preset("no-such-preset")
     bad = tmp_path / "bad.yaml"
     bad.write_text("data: {labeled: 8, val: 4, test: 4}\nlabels: [16]\n")
     with pytest.raises(UserError, match="between 1 and data.labeled"):
-        study.load_preset(str(bad))
+        presets.load_preset(str(bad))
 
 
 def test_shipped_presets_load():
     for name in ("captcha-quick", "captcha-paper"):
-        assert study.load_preset(name)["labels"]
+        assert presets.load_preset(name)["labels"]
+
+
+def test_recognizers_and_self_train_arms_beside_every_method_and_the_supervised_arm(tmp_path, monkeypatch):
+    preset = tmp_path / "arms.yaml"
+    preset.write_text(Path(PRESET).read_text().replace("labels: [32, 64]", "labels: [32]")
+                      .replace("supervised: {lrs: [1.0e-3, 3.0e-3]}", "supervised: {lrs: [1.0e-3]}")
+                      + "recognizers:\n  classic: {finetune: {shortcut: false}}\n"
+                        "  shortcut: {finetune: {shortcut: true}, supervised: {lrs: [3.0e-3]}}\n"
+                        "self_train: {self_train_steps: 2, pseudo_threshold: 0.0}\n")
+    monkeypatch.setenv("PATH", "/nonexistent")  # no Tesseract row here
+    rows = study.run_study(str(preset), tmp_path / "study", progress=False)
+    arms = [(r["recognizer"], r["method"]) for r in rows]
+    assert arms == [(rec, m) for rec in ("classic", "shortcut")
+                    for m in ("simclr", "supervised", "simclr+self-train", "supervised+self-train")]
+    for r in rows:
+        config = json.loads((Path(r["run"]) / "config.json").read_text())
+        assert config["model"]["shortcut"] == (r["recognizer"] == "shortcut")
+        if r["method"].endswith("+self-train"):
+            base = next(b for b in rows if b["recognizer"] == r["recognizer"] and b["method"] == r["method"][:-11])
+            assert config["finetune"]["protocol"] == "self-train" and config["finetune"]["init"] == base["run"]
+            assert "self_training" in r and r["finetune_seconds"] > base["finetune_seconds"]
+    assert [r["lr"] for r in rows if r["method"] == "supervised"] == [1e-3, 3e-3]
+    report = (tmp_path / "study" / "results.md").read_text()
+    assert "| classic | simclr+self-train | 32 |" in report and "vs best from scratch" in report
+    assert "Word error of the SSL method best on validation / supervised word error (shortcut)" in report
+    assert "pseudo-labels of 128 images" in report
+
+
+def test_a_tesseract_on_path_gives_its_row(tmp_path, monkeypatch):
+    fake = tmp_path / "bin" / "tesseract"  # reads every image as "ABCD"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nwhile read -r line; do printf 'ABCD\\n\\f'; done < \"$1\"\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    preset = tmp_path / "scratch.yaml"
+    preset.write_text("data: {labeled: 16, val: 8, test: 8, seed: 3}\nlabels: [16]\n"
+                      "finetune: {max_steps: 1, batch_size: 8}\n")
+    rows = study.run_study(str(preset), tmp_path / "study", progress=False)
+    tesseract = rows[-1]
+    assert tesseract["method"] == "tesseract" and tesseract["num_samples"] == 8 and tesseract["seed"] is None
+    assert "| tesseract | 0 |" in (tmp_path / "study" / "results.md").read_text()

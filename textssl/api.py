@@ -41,11 +41,11 @@ class TextRecognizer:
     def image_tensor(self, image: Image.Image | str | Path) -> torch.Tensor:
         """A PIL image or an image file -> uint8 [C, H, W], resized and padded to the run's image size."""
         if isinstance(image, Image.Image):
-            return to_tensor(image, self.spec)
+            return to_tensor(image, self.spec)[0]
         path = Path(image)
         if not path.is_file():
             raise UserError(f"{path}: no such image file")
-        return decode_image(path.read_bytes(), self.spec, str(path))
+        return decode_image(path.read_bytes(), self.spec, str(path))[0]
 
     @torch.inference_mode()
     def predict_batch(self, images: torch.Tensor) -> list[tuple[str, float]]:

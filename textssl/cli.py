@@ -4,11 +4,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
 from textssl.config import add_options, build_config
 from textssl.errors import UserError
+from textssl.methods import METHODS
+from textssl.train.options import FINETUNE_STEPS, FinetuneConfig, PretrainConfig
 
 COMMON_HELP = {
     "epochs": "training budget in epochs", "max_steps": "training budget in optimizer steps (overrides --epochs)",
@@ -24,6 +27,8 @@ COMMON_HELP = {
     "precision": "Lightning precision, e.g. 32-true, bf16-mixed",
     "devices": "Lightning devices (1, 2, auto, ...)", "workers": "data-loading worker processes",
     "progress": "show a progress bar",
+    "allow_skipped": "go on when fewer than half of a dataset's rows can be used (labels out of the charset, "
+                     "images that cannot be decoded)",
 }
 PRETRAIN_HELP = {
     **COMMON_HELP, "data": "unlabeled (or labeled) LMDB; repeat for several", "out": "run directory to write",
@@ -37,11 +42,18 @@ PRETRAIN_HELP = {
 }
 FINETUNE_HELP = {
     **COMMON_HELP, "train": "labeled training LMDB; repeat for several", "val": "labeled validation LMDB",
-    "out": "run directory to write", "init": "pretraining run whose encoder starts the recognizer",
-    "protocol": "full, frozen (encoder frozen) or two-stage (head, then whole network)",
+    "out": "run directory to write",
+    "init": "pretraining run whose encoder starts the recognizer, or a fine-tuned recognizer (--protocol full or "
+            "self-train)",
+    "protocol": "full, frozen (encoder frozen), two-stage (head, then whole network) or self-train (from a "
+                "fine-tuned --init: pseudo-label --unlabeled, train on labels + pseudo-labels)",
     "num_labels": "use a seeded random subset of N labeled samples",
+    "epochs": "training budget in epochs (default: --max-steps)",
+    "max_steps": f"training budget in optimizer steps (default: {FINETUNE_STEPS}, unless --epochs)",
     "head_steps": "two-stage: steps of the head stage (default: a fifth of the budget)",
-    "lr_whole": "two-stage: learning rate of the whole-network stage", "charset": "charset preset, file or chars:...",
+    "lr_whole": "two-stage: learning rate of the whole-network stage",
+    "charset": "charset preset, file or chars:... (default: a recognizer --init's, else the one stored in the "
+               "training LMDB, else the characters of its labels)",
     "val_every": "validate every N steps (default: a tenth of each stage)",
     "model": "model size: small or large (default: the --init run's, else small)",
     "height": "image height (default: the --init run's, else 32)",
@@ -49,6 +61,11 @@ FINETUNE_HELP = {
     "channels": "1 (grey) or 3 (RGB) (default: the --init run's, else 1)",
     "early_stopping": "stop after N validations without improvement (those that read nothing do not count)",
     "clip": "gradient clipping norm",
+    "unlabeled": "self-train: unlabeled LMDB to pseudo-label; repeat for several",
+    "self_train_rounds": "self-train: rounds of pseudo-labelling and training",
+    "self_train_steps": "self-train: steps of each round (default: the budget)",
+    "pseudo_threshold": "self-train: least confidence (probability of the read text) of a pseudo-label",
+    "pseudo_agreement": "self-train: keep only pseudo-labels that an augmented view reads the same",
 }
 
 
@@ -67,28 +84,48 @@ def _size(text: str) -> tuple[int, int]:
     return size
 
 
+def _generator_args(parser, out_help: str, labeled_help: str, charset: str, min_len: int, max_len: int) -> None:
+    parser.add_argument("out", help=out_help)
+    parser.add_argument("--count", type=_positive, required=True, help="number of images")
+    parser.add_argument("--labeled", action="store_true", help=labeled_help)
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--charset", default=charset, help=f"charset preset, file or chars:... (default: {charset})")
+    parser.add_argument("--min-len", type=int, default=min_len, help=f"shortest text (default: {min_len})")
+    parser.add_argument("--max-len", type=int, default=max_len, help=f"longest text (default: {max_len})")
+
+
 def _data_parser(sub) -> None:
     data = sub.add_parser("data", help="make, import and inspect LMDB datasets")
     data = data.add_subparsers(dest="data_cmd", metavar="SUBCOMMAND", required=True)
     cap = data.add_parser("captcha", help="generate captcha images into an LMDB")
-    cap.add_argument("out", help="LMDB directory to create")
-    cap.add_argument("--count", type=int, required=True, help="number of images")
-    cap.add_argument("--labeled", action="store_true", help="store the labels (default: unlabeled)")
-    cap.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    cap.add_argument("--charset", default="captcha", help="charset preset, file or chars:... (default: captcha)")
-    cap.add_argument("--min-len", type=int, default=4, help="shortest text (default: 4)")
-    cap.add_argument("--max-len", type=int, default=5, help="longest text (default: 5)")
+    _generator_args(cap, "LMDB directory to create", "store the labels (default: unlabeled)", "captcha", 4, 5)
     cap.add_argument("--width", type=int, default=128, help="image width (default: 128)")
     cap.add_argument("--height", type=int, default=32, help="image height (default: 32)")
     cap.add_argument("--render-size", type=_size, default=None, metavar="WxH",
                      help="draw at this size (python-captcha's own: 160x60), then resize to --width x --height "
                           "(default: draw at --width x --height)")
     cap.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    imp = data.add_parser("import", help="import images + gt.txt (path<TAB>label) into an LMDB")
+    ren = data.add_parser("render", help="render printed text lines (random strings in TrueType fonts) into an "
+                                         "LMDB or a folder of PNG files")
+    _generator_args(ren, "LMDB directory (or with --folder, a folder) to create",
+                    "store the labels (with --folder: write gt.txt)", "lower36", 3, 12)
+    ren.add_argument("--height", type=int, default=32, help="image height; widths follow the text (default: 32)")
+    ren.add_argument("--fonts", default="sans,serif,stix",
+                     help="font families (sans, serif, mono, stix, cm: matplotlib's fonts) or .ttf files, "
+                          "comma-separated (default: sans,serif,stix)")
+    ren.add_argument("--invert", type=float, default=0.0, help="share of light text on dark ground (default: 0)")
+    ren.add_argument("--folder", action="store_true", help="write OUT/images/*.png (and OUT/gt.txt) instead")
+    ren.add_argument("--workers", type=_positive, default=None, help="processes (default: all cores)")
+    imp = data.add_parser("import", help="import a folder of images (with --labels: those gt.txt names, with "
+                                         "their labels) into an LMDB")
     imp.add_argument("out", help="LMDB directory to create")
-    imp.add_argument("--images", required=True, help="folder the gt.txt paths are relative to")
-    imp.add_argument("--labels", required=True, help="gt.txt with lines relative/path<TAB>label")
-    imp.add_argument("--charset", default="full94", help="charset preset, file or chars:... (default: full94)")
+    imp.add_argument("--images", required=True, help="folder of images (with --labels: the gt.txt paths are "
+                                                     "relative to it)")
+    imp.add_argument("--labels", help="gt.txt with lines relative/path<TAB>label (default: every image under "
+                                      "--images, unlabeled)")
+    imp.add_argument("--charset", help="charset preset, file or chars:...; rows outside it are skipped (default: "
+                                       "the characters of the labels)")
+    imp.add_argument("--workers", type=_positive, default=None, help="processes (default: all cores)")
     pre = data.add_parser("preview", help="write a PNG grid of samples and their augmented views")
     pre.add_argument("lmdb", help="LMDB to sample from")
     pre.add_argument("--out", required=True, help="PNG file to write")
@@ -105,10 +142,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from textssl.methods import METHODS
-    from textssl.train.finetune import FinetuneConfig
-    from textssl.train.pretrain import PretrainConfig
-
     parser = _Parser(prog="textssl", description="Self-supervised pretraining for text recognition.")
     sub = parser.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
     _data_parser(sub)
@@ -124,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", required=True, action="append", help="labeled LMDB; repeat for several")
     ev.add_argument("--json", help="also write the metrics to this JSON file")
     ev.add_argument("--batch-size", type=_positive, default=64, help="images per batch (default: 64)")
+    ev.add_argument("--allow-skipped", action="store_true", help=COMMON_HELP["allow_skipped"])
     st = sub.add_parser("study", help="label-efficiency study: SSL methods vs supervised at several label budgets")
     st.add_argument("--preset", required=True, help="preset name (captcha-quick, captcha-paper) or a YAML file")
     st.add_argument("--out", required=True, help="study folder (results.json, results.md, accuracy.png)")
@@ -146,14 +180,33 @@ def _data(args) -> None:
         from textssl.data.captcha_gen import generate_captchas
         stats = generate_captchas(args.out, args.count, labeled=args.labeled, seed=args.seed, charset=args.charset,
                                   min_len=args.min_len, max_len=args.max_len, width=args.width, height=args.height,
-                                  render_size=args.render_size, workers=args.workers)
+                                  render_size=args.render_size, workers=args.workers, progress=sys.stderr.isatty())
+        print(f"wrote {stats['count']} images to {args.out} ({stats['images_per_second']:.0f} images/s)")
+    elif args.data_cmd == "render":
+        from textssl.data.render_gen import render_lines
+        stats = render_lines(args.out, args.count, labeled=args.labeled, seed=args.seed, charset=args.charset,
+                             min_len=args.min_len, max_len=args.max_len, height=args.height, fonts=args.fonts,
+                             invert=args.invert, folder=args.folder, workers=args.workers,
+                             progress=sys.stderr.isatty())
         print(f"wrote {stats['count']} images to {args.out} ({stats['images_per_second']:.0f} images/s)")
     elif args.data_cmd == "import":
-        from textssl.data.importer import import_labeled_folder
-        report = import_labeled_folder(args.out, args.images, args.labels, Charset.from_spec(args.charset))
-        for line, reason in report.skipped:
-            print(f"{args.labels}:{line}: skipped: {reason}", file=sys.stderr)
-        print(f"kept {report.kept} rows, skipped {len(report.skipped)}; wrote {args.out}")
+        from textssl.data.importer import import_labeled_folder, import_unlabeled_folder
+        if args.labels is None:
+            if args.charset:
+                raise UserError("--charset goes with --labels: an unlabeled import has no labels to check")
+            report = import_unlabeled_folder(args.out, args.images, workers=args.workers, progress=sys.stderr.isatty())
+            where = lambda item: os.path.join(args.images, item)  # noqa: E731
+        else:
+            charset = Charset.from_spec(args.charset) if args.charset else None
+            report = import_labeled_folder(args.out, args.images, args.labels, charset, workers=args.workers,
+                                           progress=sys.stderr.isatty())
+            where = lambda item: f"{args.labels}:{item}"  # noqa: E731
+        for item, reason in report.skipped:
+            print(f"{where(item)}: skipped: {reason}", file=sys.stderr)
+        kind = "rows" if args.labels else "images"
+        charset = f", charset of {len(report.charset)} characters: {report.charset}" if report.charset else ""
+        print(f"kept {report.kept} {kind}, skipped {len(report.skipped)}; wrote {args.out} "
+              f"({report.images_per_second:.0f} images/s{charset})")
     else:
         from textssl.augment.preview import write_preview
         from textssl.augment.views import build_view_augment
@@ -164,8 +217,22 @@ def _data(args) -> None:
         batch = collate([dataset[i] for i in range(min(args.count, len(dataset)))])
         if batch is None:
             raise UserError(f"{args.lmdb}: none of its first {args.count} images can be decoded")
-        write_preview(batch[0], args.out, build_view_augment(args.augment, args.strength))
+        write_preview(batch.images, args.out, build_view_augment(args.augment, args.strength), batch.widths)
         print(f"wrote {args.out}")
+
+
+def _check_inputs(args) -> None:
+    """The paths a command reads exist and are of the right kind, before torch is imported."""
+    from textssl.data.lmdb_io import locate
+    from textssl.train.run_dir import MODEL_WEIGHTS, read_config
+
+    lmdbs = {"pretrain": ("data",), "finetune": ("train", "val", "unlabeled"), "evaluate": ("data",)}
+    for option in lmdbs.get(args.cmd, ()):
+        value = getattr(args, option, None)
+        for path in [value] if isinstance(value, str) else value or []:
+            locate(path)
+    if args.cmd in ("evaluate", "predict"):
+        read_config(args.run, MODEL_WEIGHTS, "recognizer")
 
 
 def _predict(args, batch_size: int = 64) -> int:
@@ -188,6 +255,7 @@ def _predict(args, batch_size: int = 64) -> int:
 
 
 def run(args) -> int:
+    _check_inputs(args)
     if args.cmd == "data":
         _data(args)
     elif args.cmd in ("pretrain", "finetune"):
@@ -196,18 +264,23 @@ def run(args) -> int:
             from textssl.train.pretrain import pretrain, pretrain_config
             metrics = pretrain(pretrain_config(options, args.config))
         else:
-            from textssl.train.finetune import FinetuneConfig, finetune
-            metrics = finetune(build_config(FinetuneConfig, options, args.config))
+            from textssl.train.finetune import finetune, plateau_note
+            cfg = build_config(FinetuneConfig, options, args.config)
+            metrics = finetune(cfg)
         from textssl.train.trainer import is_main_process
         if is_main_process():  # not again from each process of --devices N
             print(json.dumps(metrics, indent=2))
+            if metrics.get("plateau"):
+                sys.stdout.flush()
+                print(f"warning: {plateau_note(cfg)}", file=sys.stderr)
     elif args.cmd == "evaluate":
         from textssl.eval.evaluate import evaluate_run
-        metrics = evaluate_run(args.run, args.data, batch_size=args.batch_size, json_path=args.json)
+        metrics = evaluate_run(args.run, args.data, batch_size=args.batch_size, json_path=args.json,
+                               allow_skipped=args.allow_skipped)
         for key, value in metrics.items():
             print(f"{key}\t{value:.4f}" if isinstance(value, float) else f"{key}\t{value}")
     elif args.cmd in ("study", "demo"):
-        from textssl.eval.study import run_study
+        from textssl.study.runner import run_study
         preset = "captcha-quick" if args.cmd == "demo" else args.preset
         run_study(preset, args.out, progress=getattr(args, "progress", True), seeds=args.seeds)
         print((Path(args.out) / "results.md").read_text())

@@ -9,13 +9,14 @@ from torch import Tensor, nn  # noqa: E402
 from textssl.augment.views import make_views  # noqa: E402
 
 
-def write_preview(images_uint8: Tensor, out_png: str, augment: nn.Module, num_views: int = 2) -> None:
+def write_preview(images_uint8: Tensor, out_png: str, augment: nn.Module, widths: Tensor | None = None,
+                  num_views: int = 2) -> None:
     """Save a grid: one row per sample, column 0 the original, then num_views views.
 
-    images_uint8: uint8 [N, C, H, W] with C = 1 or 3.
+    images_uint8: uint8 [N, C, H, W] with C = 1 or 3; widths: their content widths [N], or None.
     """
     original = images_uint8.float() / 255
-    views = make_views(images_uint8, augment, num_views)
+    views = make_views(images_uint8, augment, num_views, widths)
     columns = [original, *views]
     n, c, h, w = original.shape
     cols = len(columns)

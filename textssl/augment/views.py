@@ -1,7 +1,8 @@
 """Batched, device-side view augmentation for text images.
 
 Views are sequence-preserving: no horizontal flip and at most a slight horizontal crop, so
-that horizontal position r in one view matches position r in the other (DESIGN.md).
+that horizontal position r in one view matches position r in the other (docs/DESIGN.md). Every
+step takes the images' content widths too (the rest being padding); the crop uses them.
 
 Each step draws its parameters per sample and works on the whole batch. The geometric part
 (crop, affine, perspective) is one homography per sample, composed from kornia's matrices and
@@ -22,9 +23,8 @@ from kornia.filters import filter2d, get_gaussian_kernel1d
 from kornia.geometry.transform import get_affine_matrix2d, get_perspective_transform
 from torch import Tensor, nn
 
+from textssl.augment import PIPELINES
 from textssl.errors import UserError
-
-PIPELINES = ("captcha", "seqclr", "seqclr-light", "none")
 
 
 def _uniform(lo: float, hi: float, n: int, like: Tensor) -> Tensor:
@@ -41,7 +41,7 @@ class RandomWarp(nn.Module):
     """Horizontal crop-resize, affine and perspective as one homography per sample.
 
     crop: with probability crop_p keep the full height and a random fraction crop_area of the
-    width, resized back to the full width. affine: rotation within +-degrees, shift within
+    content width, resized back to the content width. affine: rotation within +-degrees, shift within
     translate = (fraction of W, fraction of H), scale, x-shear within +-shear degrees.
     perspective: with probability perspective_p each corner moves inward by up to
     distortion x half the image size. Borders are filled by replicating the edge.
@@ -74,13 +74,15 @@ class RandomWarp(nn.Module):
             and (self.perspective_p == 0 or self.distortion == 0)
         )
 
-    def matrices(self, b: int, h: int, w: int, like: Tensor) -> Tensor:
-        """[b, 3, 3] forward transforms, input -> output, in pixels about the image centre."""
+    def matrices(self, b: int, h: int, w: int, like: Tensor, widths: Tensor | None = None) -> Tensor:
+        """[b, 3, 3] forward transforms, input -> output, in pixels about the image centre; ``widths``:
+        each image's content width [b] (None: w)."""
         crop = torch.eye(3, device=like.device, dtype=like.dtype).repeat(b, 1, 1)
         area = torch.where(_chosen(self.crop_p, b, like), _uniform(*self.crop_area, b, like), 1.0)
-        offset = (torch.rand_like(area) - 0.5) * (1 - area) * w
-        crop[:, 0, 0] = 1 / area
-        crop[:, 0, 2] = -offset / area
+        content = torch.full_like(area, w) if widths is None else widths.to(like)
+        start = torch.rand_like(area) * (1 - area) * content  # the crop [start, start + area * content] of the
+        crop[:, 0, 0] = 1 / area                              # content, from the left edge, fills the content
+        crop[:, 0, 2] = (w / 2 - start) / area - w / 2
 
         s = _uniform(*self.scale, b, like)[:, None].expand(b, 2)
         shift = torch.stack([_uniform(-self.translate[0], self.translate[0], b, like) * w,
@@ -101,10 +103,10 @@ class RandomWarp(nn.Module):
             forward = get_perspective_transform(src, dst) @ forward
         return forward
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, widths: Tensor | None = None) -> Tensor:
         """x: [B, C, H, W] -> [B, C, H, W]."""
         b, _, h, w = x.shape
-        inverse = torch.linalg.inv(self.matrices(b, h, w, x))
+        inverse = torch.linalg.inv(self.matrices(b, h, w, x, widths))
         # output grid in normalised coordinates (align_corners=False) -> pixels -> input
         to_px = torch.tensor([w / 2, h / 2, 1.0], device=x.device, dtype=x.dtype)
         m = inverse * to_px[None, None, :] / to_px[None, :, None]                   # [B, 3, 3]
@@ -163,7 +165,7 @@ class RandomFilter(nn.Module):
             kernel[:, r - 1 : r + 2, r - 1 : r + 2] += a[:, None, None] * detail
         return kernel
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, widths: Tensor | None = None) -> Tensor:
         """x: [B, C, H, W] -> [B, C, H, W]."""
         return filter2d(x, self.kernels(x.shape[0], x), border_type="replicate")
 
@@ -196,7 +198,7 @@ class RandomSpeckle(nn.Module):
     def identity(self) -> bool:
         return self.count == 0 or self.p == 0
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, widths: Tensor | None = None) -> Tensor:
         """x: [B, C, H, W] -> [B, C, H, W]."""
         b, _, h, w = x.shape
         seeds = torch.zeros(b, h * w, device=x.device, dtype=x.dtype)
@@ -224,7 +226,7 @@ class RandomPhotometric(nn.Module):
     def identity(self) -> bool:
         return self.contrast == 0 and self.brightness == 0 and (self.noise_p == 0 or self.noise_std == 0)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, widths: Tensor | None = None) -> Tensor:
         """x: [B, C, H, W] -> [B, C, H, W]."""
         b = x.shape[0]
         c = _uniform(max(0.1, 1 - self.contrast), 1 + self.contrast, b, x).view(b, 1, 1, 1)
@@ -285,7 +287,7 @@ class RandomColour(nn.Module):
             m = torch.where(to_gray, gray @ m, m)
         return m
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, widths: Tensor | None = None) -> Tensor:
         """x: [B, C, H, W] -> [B, C, H, W]."""
         b, c, h, w = x.shape
         if c != 3:
@@ -301,11 +303,11 @@ class ViewAugment(nn.Module):
         self.steps = nn.ModuleList(step for step in steps if not step.identity)
 
     @torch.no_grad()
-    def forward(self, x: Tensor) -> Tensor:
-        """x: float [B, C, H, W] in [0, 1] -> float [B, C, H, W] in [0, 1]."""
+    def forward(self, x: Tensor, widths: Tensor | None = None) -> Tensor:
+        """x: float [B, C, H, W] in [0, 1] -> float [B, C, H, W] in [0, 1]; widths: int [B] or None."""
         out = x
         for step in self.steps:
-            out = step(out)
+            out = step(out, widths)
         return out.clamp(0, 1) if out is x else out.clamp_(0, 1)
 
 
@@ -321,7 +323,7 @@ def _captcha(s: float) -> list:
 
 
 def _seqclr(s: float, light: bool = False) -> list:
-    """light: DESIGN's 2-core trial's views, no perspective, speckle or sharpening."""
+    """light: the 2-core trial's views (docs/DESIGN.md), no perspective, speckle or sharpening."""
     extras = 0.0 if light else s
     return [
         RandomWarp(
@@ -354,10 +356,12 @@ def build_view_augment(name: str, strength: float = 1.0) -> nn.Module:
     return ViewAugment(steps)
 
 
-def make_views(images_uint8: Tensor, augment: nn.Module, num_views: int = 2) -> list[Tensor]:
+def make_views(images_uint8: Tensor, augment: nn.Module, num_views: int = 2,
+               widths: Tensor | None = None) -> list[Tensor]:
     """uint8 [B, C, H, W] -> num_views float views [B, C, H, W] in [0, 1], augmented
-    independently. Float input is taken as already in [0, 1]."""
+    independently; widths: the images' content widths [B], or None. Float input is taken as
+    already in [0, 1]."""
     if num_views < 1:
         raise UserError(f"num_views must be at least 1, got {num_views}")
     x = images_uint8.float().div_(255) if not images_uint8.is_floating_point() else images_uint8
-    return [augment(x) for _ in range(num_views)]
+    return [augment(x, widths) for _ in range(num_views)]

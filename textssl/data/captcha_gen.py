@@ -83,14 +83,16 @@ def generate_captchas(
             for image, text in chunk:
                 yield image, text if labeled else None
 
+    stored_charset = charset.chars if labeled else None
     started = time.perf_counter()
     if workers == 1:
         _init_worker(style)
-        written = write_lmdb(out, samples(map(_render_chunk, chunks)), total=count, progress=progress)
+        written = write_lmdb(out, samples(map(_render_chunk, chunks)), total=count, progress=progress,
+                             charset=stored_charset)
     else:
         with multiprocessing.Pool(workers, initializer=_init_worker, initargs=(style,)) as pool:
             rendered = pool.imap(_render_chunk, chunks)
-            written = write_lmdb(out, samples(rendered), total=count, progress=progress)
+            written = write_lmdb(out, samples(rendered), total=count, progress=progress, charset=stored_charset)
     seconds = time.perf_counter() - started
     return {
         "count": written,

@@ -1,7 +1,9 @@
 """LMDB datasets in the clovaai / parseq layout.
 
 Keys: ``image-%09d`` (encoded image file bytes), ``label-%09d`` (UTF-8 text, absent in an
-unlabeled dataset), both 1-indexed, and ``num-samples`` (ASCII decimal).
+unlabeled dataset), both 1-indexed, and ``num-samples`` (ASCII decimal). textssl adds ``charset``
+(UTF-8, the characters the labels are drawn from) to the labeled datasets it writes; other toolkits
+ignore the key, and an LMDB without it is read as before.
 """
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import lmdb
 from tqdm import tqdm
@@ -17,6 +19,7 @@ from tqdm import tqdm
 from textssl.errors import UserError
 
 NUM_SAMPLES_KEY = b"num-samples"
+CHARSET_KEY = b"charset"
 DEFAULT_MAP_SIZE = 1 << 40  # 1 TiB of address space; the file itself grows only as written
 SAMPLES_PER_TXN = 1000
 
@@ -37,8 +40,11 @@ def write_lmdb(
     map_size: int = DEFAULT_MAP_SIZE,
     total: int | None = None,
     progress: bool = False,
+    charset: str | Callable[[], str] | None = None,
 ) -> int:
     """Write ``(image_bytes, label_or_None)`` pairs to a new LMDB directory; return the count.
+    ``charset``: the characters of the labels' alphabet (or a function giving them once every sample
+    is written), stored under ``charset``.
 
     The data goes to a temporary sibling directory that is renamed to ``path`` at the end,
     so a failed or interrupted write never leaves a partial dataset under the final name.
@@ -49,7 +55,7 @@ def write_lmdb(
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.partial-", dir=parent)
     try:
-        count = _write_env(tmp, samples, map_size, total, progress)
+        count = _write_env(tmp, samples, map_size, total, progress, charset)
         if os.path.isdir(path):
             os.rmdir(path)  # an empty directory (checked above) is replaced
         os.rename(tmp, path)
@@ -67,7 +73,7 @@ def _check_output_path(path: str) -> None:
         raise UserError(f"output path exists and is not a directory: {path}")
 
 
-def _write_env(directory: str, samples, map_size: int, total: int | None, progress: bool) -> int:
+def _write_env(directory: str, samples, map_size: int, total: int | None, progress: bool, charset) -> int:
     try:
         env = lmdb.open(directory, map_size=map_size, subdir=True, meminit=False)
     except lmdb.Error as e:
@@ -91,6 +97,9 @@ def _write_env(directory: str, samples, map_size: int, total: int | None, progre
                 txn.commit()
                 txn = env.begin(write=True)
         txn.put(NUM_SAMPLES_KEY, str(count).encode("ascii"))
+        charset = charset() if callable(charset) else charset
+        if charset:
+            txn.put(CHARSET_KEY, charset.encode("utf-8"))
         txn.commit()
         env.sync()
     except lmdb.MapFullError:
@@ -114,7 +123,7 @@ class LmdbReader:
 
     def __init__(self, path):
         self.path = os.fspath(path)
-        self._subdir, self._data_file = _locate(self.path)
+        self._subdir, self._data_file = locate(self.path)
         self._env = None
         self._env_key = None
         _check_not_truncated(self.path, self._get_env(), self._data_file)
@@ -125,6 +134,7 @@ class LmdbReader:
                 f"but key {image_key(self._length - 1).decode()} is missing)"
             )
         self.has_labels = self._length > 0 and self._get(label_key(0)) is not None
+        self.charset = self._read_charset()
 
     def __len__(self) -> int:
         return self._length
@@ -188,6 +198,16 @@ class LmdbReader:
         except lmdb.Error as e:
             raise UserError(f"{self.path}: truncated or corrupt LMDB ({_short(e)})") from None
 
+    def _read_charset(self) -> str | None:
+        """The characters stored under ``charset`` by textssl, or None (another toolkit's LMDB)."""
+        raw = self._get(CHARSET_KEY)
+        if raw is None:
+            return None
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UserError(f"{self.path}: key charset is not UTF-8 text") from None
+
     def _read_num_samples(self) -> int:
         raw = self._get(NUM_SAMPLES_KEY)
         if raw is None:
@@ -236,7 +256,7 @@ def _release_env(key: tuple[int, int]) -> None:
             entry[0].close()
 
 
-def _locate(path: str) -> tuple[bool, str]:
+def locate(path: str) -> tuple[bool, str]:
     """Return (subdir, data file) for a dataset directory or a ``data.mdb`` file."""
     if os.path.isdir(path):
         data_file = os.path.join(path, "data.mdb")

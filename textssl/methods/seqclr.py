@@ -1,6 +1,6 @@
 """SeqCLR (Aberdam et al. 2021): contrast the sub-word instances of two sequence-preserving views.
 
-The contrastive objective of SimCLR with a sequence mapping (DESIGN.md): the feature sequence is
+The contrastive objective of SimCLR with a sequence mapping (docs/DESIGN.md): the feature sequence is
 pooled into windows (5 by default) and every window of every image is an instance, so that each
 image gives several positive pairs and the batch many negatives. The projection head is an MLP
 per instance or, with ``head="bilstm"``, a BiLSTM over the frames before the mapping.

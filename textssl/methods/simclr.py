@@ -17,6 +17,6 @@ class SimCLR(SSLMethod):
         super().__init__(backbone, **options)
         self.projector = projection_head(self.head, backbone.dim, self.hidden_dim, self.proj_dim)
 
-    def forward(self, views):
-        z1, z2 = (self.projected_instances(v, self.projector) for v in views[:2])
+    def forward(self, views, widths=None):
+        z1, z2 = (self.projected_instances(v, self.projector, widths) for v in views[:2])
         return info_nce(z1, z2, self.temperature), z1

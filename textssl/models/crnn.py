@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from textssl.errors import UserError
+from textssl.models import FEATURES, MODEL_SIZES
 
 
 @dataclass
@@ -42,11 +43,7 @@ class ModelConfig:
             raise UserError(f"{run}: config.json's 'model' entry is not a CRNN configuration") from None
 
 
-FEATURES = ("visual", "contextual")
-SIZES = {
-    "small": ModelConfig(),
-    "large": ModelConfig(channels=[32, 64, 128, 256], dim=256, hidden=256),
-}
+SIZES = dict(zip(MODEL_SIZES, (ModelConfig(), ModelConfig(channels=[32, 64, 128, 256], dim=256, hidden=256))))
 
 
 def model_config(size: str = "small", in_channels: int = 1, height: int = 32, shortcut: bool = True) -> ModelConfig:
@@ -131,6 +128,7 @@ class PretrainBackbone(nn.Module):
         self.encoder = FeatureSequenceEncoder(cfg)
         self.sequence = SequenceModel(cfg) if features == "contextual" else None
         self.dim = self.sequence.dim if self.sequence is not None else self.encoder.dim
+        self.width_stride = self.encoder.width_stride
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         visual = self.encoder(images)

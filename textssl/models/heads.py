@@ -6,8 +6,6 @@ from torch import nn
 
 from textssl.errors import UserError
 
-HEADS = ("mlp", "bilstm")
-
 
 class MLPHead(nn.Module):
     """Linear-BN-ReLU blocks then a linear layer, applied to the last axis of any [..., D] tensor."""

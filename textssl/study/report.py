@@ -41,23 +41,29 @@ def tesseract_row(test_lmdb: str, charset: str) -> tuple[dict | None, str]:
         return None, f"Tesseract: failed with exit status {result.returncode} ({reason}), no row."
     pages = result.stdout.split("\f")[: len(targets)]
     predictions = ["".join(page.split()) for page in pages] + [""] * (len(targets) - len(pages))
-    row = {"method": "tesseract", "labels": 0, **text_metrics(predictions, targets), "finetune_seconds": 0.0,
+    row = {"method": "tesseract", "labels": 0, "seed": None, **text_metrics(predictions, targets), "finetune_seconds": 0.0,
            "pretrain_seconds": 0.0, "images_per_second": len(targets) / (time.time() - start)}
     return row, "Tesseract: --psm 7, whitelist = the charset, on the same test set."
 
 
 SUMMED = ("word_accuracy", "one_minus_ned", "cer", "val_word_accuracy", "finetune_seconds", "pretrain_seconds")
+SELF_TRAIN = "+self-train"
+
+
+def _is_ssl(method: str) -> bool:
+    return method not in ("supervised", "tesseract") and not method.endswith(SELF_TRAIN)
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-    """One row per method and label budget, in the rows' order: the mean over its seeds of each figure,
-    the word accuracy of each seed, and their sample standard deviation (0 for one seed)."""
+    """One row per recognizer, method and label budget, in the rows' order: the mean over its seeds of
+    each figure, the word accuracy of each seed, and their sample standard deviation (0 for one seed)."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["method"], r["labels"]), []).append(r)
+        groups.setdefault((r.get("recognizer", ""), r["method"], r["labels"]), []).append(r)
     summary = []
-    for (method, labels), same in groups.items():
-        row = {"method": method, "labels": labels, "seeds": [r.get("seed") for r in same],
+    for (recognizer, method, labels), same in groups.items():
+        row = {**({"recognizer": recognizer} if recognizer else {}), "method": method, "labels": labels,
+               "seeds": [r.get("seed") for r in same],
                **{k: statistics.fmean(r[k] for r in same) for k in SUMMED if all(k in r for r in same)}}
         row["per_seed"] = [r["word_accuracy"] for r in same]
         row["word_accuracy_sd"] = statistics.stdev(row["per_seed"]) if len(same) > 1 else 0.0
@@ -69,19 +75,29 @@ def _ratio(ssl: float, supervised: float) -> float:
     return (1 - ssl) / (1 - supervised)
 
 
-def word_error_ratios(rows: list[dict]) -> dict[int, tuple[float, list[float]]]:
-    """Per label budget: (the mean word error over seeds of the SSL method best on validation / the
-    supervised one, the same ratio for each seed, whose cells share their labeled subset)."""
-    summary, ratios = summarise(rows), {}
+def word_error_ratios(rows: list[dict], recognizer: str = "") -> dict[int, tuple[float, list[float]]]:
+    """Per label budget, for one recognizer: (the mean word error over seeds of the SSL method best on
+    validation / the supervised one, the same ratio for each seed, whose cells share their labeled subset)."""
+    summary, ratios = [r for r in summarise(rows) if r.get("recognizer", "") == recognizer], {}
     for labels in dict.fromkeys(r["labels"] for r in summary if r["method"] == "supervised"):
         same = [r for r in summary if r["labels"] == labels]
         sup = next(r for r in same if r["method"] == "supervised")
-        ssl = [r for r in same if r["method"] not in ("supervised", "tesseract")]
+        ssl = [r for r in same if _is_ssl(r["method"])]
         if ssl and sup["word_accuracy"] < 1:
             best = max(ssl, key=lambda r: r["val_word_accuracy"])  # chosen as the supervised lr is: not on test
             paired = [_ratio(a, b) for a, b in zip(best["per_seed"], sup["per_seed"]) if b < 1]
             ratios[labels] = (_ratio(best["word_accuracy"], sup["word_accuracy"]), paired)
     return ratios
+
+
+def strongest_from_scratch(summary: list[dict]) -> dict[int, dict]:
+    """Per label budget: the supervised row (of any recognizer) best on validation."""
+    best = {}
+    for r in summary:
+        if r["method"] == "supervised" and (r["labels"] not in best
+                                            or r["val_word_accuracy"] > best[r["labels"]]["val_word_accuracy"]):
+            best[r["labels"]] = r
+    return best
 
 
 def _by_labels(rows: list[dict], text) -> str:
@@ -92,46 +108,88 @@ def _by_labels(rows: list[dict], text) -> str:
     return ", ".join(f"{n} labels: {' / '.join(parts)}" for n, parts in budgets.items())
 
 
-def _table(summary: list[dict], seeds: list) -> list[str]:
-    head, rule = "| method | labels | word accuracy |", "|---|---:|---:|"
+def _arm(r: dict) -> str:
+    return f"{r['recognizer']} {r['method']}" if r.get("recognizer") else r["method"]
+
+
+def _table(summary: list[dict], seeds: list, compare: bool) -> list[str]:
+    named = any("recognizer" in r for r in summary)
+    head, rule = ("| recognizer |" if named else "|") + " method | labels | word accuracy |", \
+        "|---" * (1 + named) + "|---:|---:|"
     if len(seeds) > 1:
         head, rule = head + " ± sd | per seed |", rule + "---:|---|"
-    lines = [head + " 1 - NED | CER | fine-tune s | pretrain s |", rule + "---:|---:|---:|---:|"]
+    head, rule = head + " 1 - NED | CER | fine-tune s | pretrain s |", rule + "---:|---:|---:|---:|"
+    if compare:
+        head, rule = head + " vs best from scratch |", rule + "---:|"
+    best = strongest_from_scratch(summary)
+    lines = [head, rule]
     for r in summary:
         spread = ""
         if len(seeds) > 1:
             per_seed = " / ".join(f"{a:.4f}" for a in r["per_seed"])
             spread = f" {r['word_accuracy_sd']:.4f} | {per_seed} |" if r["method"] != "tesseract" else " | |"
-        lines.append(f"| {r['method']} | {r['labels']} | {r['word_accuracy']:.4f} |{spread} {r['one_minus_ned']:.4f} "
-                     f"| {r['cer']:.4f} | {r['finetune_seconds']:.0f} | {r['pretrain_seconds']:.0f} |")
+        first = f"| {r.get('recognizer', '')} | " if named else "| "
+        line = (f"{first}{r['method']} | {r['labels']} | {r['word_accuracy']:.4f} |{spread} {r['one_minus_ned']:.4f} "
+                f"| {r['cer']:.4f} | {r['finetune_seconds']:.0f} | {r['pretrain_seconds']:.0f} |")
+        if compare:
+            scratch = best.get(r["labels"])
+            line += f" {100 * (r['word_accuracy'] - scratch['word_accuracy']):+.1f} |" if scratch else " |"
+        lines.append(line)
     return lines
+
+
+def _self_training_lines(rows: list[dict]) -> list[str]:
+    lines = []
+    for r in rows:
+        for k in r.get("self_training", []):
+            accuracy = k["pseudo_label_accuracy"]
+            lines.append(f"{_arm(r)} at {r['labels']} labels" + (f", seed {r['seed']}" if r.get("seed") else "")
+                         + f", round {k['round']}: {k['pseudo_labels']} pseudo-labels of {k['unlabeled']} images"
+                         + (f" ({accuracy:.4f} of them right)" if accuracy is not None else "")
+                         + f", validation {k['val_word_accuracy_before']:.4f} -> {k['val_word_accuracy']:.4f}")
+    return ["", "Self-training (pseudo-labels whose confidence reaches the threshold; they are scored against the "
+            "unlabeled split's labels, on which nothing trains):", "", *(f"- {line}" for line in lines)] if lines else []
 
 
 def markdown_table(preset: dict, rows: list[dict], notes: list[str] = ()) -> str:
     summary = summarise(rows)
     seeds = list(dict.fromkeys(r.get("seed") for r in rows if r["method"] != "tesseract"))
+    recognizers = list(dict.fromkeys(r.get("recognizer", "") for r in rows if r["method"] != "tesseract"))
+    compare = len(recognizers) > 1 or any(r["method"].endswith(SELF_TRAIN) for r in rows)
     lines = [f"# Study `{preset['name']}`", ""]
     if len(seeds) > 1:
         lines += [f"Means over seeds {', '.join(map(str, seeds))}, each its own labeled subset, initialisation, "
                   "shuffle and views; fine-tune s per cell.", ""]
-    lines += _table(summary, seeds)
-    ratios = word_error_ratios(rows)
-    if ratios:
-        lines += ["", "Word error of the SSL method best on validation / supervised word error: " + ", ".join(
-            f"{n} labels: {mean:.2f}x" + (f" (per seed {' / '.join(f'{v:.2f}x' for v in per)})" if len(seeds) > 1
-                                          else "") for n, (mean, per) in ratios.items())]
-    chosen = [r for r in rows if r.get("lrs_tried")]
-    if chosen:
-        tried = ", ".join(f"{lr:g}" for lr in chosen[0]["lrs_tried"])
-        own = ", ".join(f"{k} {v}" for k, v in preset.get("supervised", {}).items() if k != "lrs")
-        lines += ["", f"Supervised learning rate, the best on validation of {tried}: "
-                  + _by_labels(chosen, lambda r: f"{r['lr']:g}") + (f"; its own {own}" if own else "")]
+    lines += _table(summary, seeds, compare)
+    if compare:
+        best = strongest_from_scratch(summary)
+        lines += ["", "vs best from scratch: points of word accuracy against the supervised arm best on validation, "
+                  "of any recognizer: " + ", ".join(f"{n} labels: {_arm(r)} ({r['word_accuracy']:.4f})"
+                                                    for n, r in best.items())]
+    for recognizer in recognizers:
+        ratios = word_error_ratios(rows, recognizer)
+        if ratios:
+            lines += ["", f"Word error of the SSL method best on validation / supervised word error"
+                      + (f" ({recognizer})" if recognizer else "") + ": " + ", ".join(
+                          f"{n} labels: {mean:.2f}x" + (f" (per seed {' / '.join(f'{v:.2f}x' for v in per)})"
+                                                        if len(seeds) > 1 else "") for n, (mean, per) in ratios.items())]
+    for recognizer in recognizers:
+        chosen = [r for r in rows if r.get("lrs_tried") and r.get("recognizer", "") == recognizer]
+        if chosen:
+            tried = ", ".join(f"{lr:g}" for lr in chosen[0]["lrs_tried"])
+            own = {**preset.get("supervised", {}),
+                   **preset.get("recognizers", {}).get(recognizer, {}).get("supervised", {})}
+            own = ", ".join(f"{k} {v}" for k, v in own.items() if k != "lrs")
+            lines += ["", "Supervised learning rate" + (f" ({recognizer})" if recognizer else "")
+                      + f", the best on validation of {tried}: " + _by_labels(chosen, lambda r: f"{r['lr']:g}")
+                      + (f"; its own {own}" if own else "")]
+    lines += _self_training_lines(rows)
     blank = []
     for r in summary:
         zero = [str(seed) for seed, a in zip(r["seeds"], r["per_seed"]) if a == 0]
         if zero and r["method"] != "tesseract":
             which = f" (seed{'s' * (len(zero) > 1)} {', '.join(zero)})" if len(seeds) > 1 else ""
-            blank.append(f"{r['method']} at {r['labels']} labels{which}")
+            blank.append(f"{_arm(r)} at {r['labels']} labels{which}")
     if blank:
         lines += ["", "Read no word of the test set (a recognizer still on CTC's all-blank plateau reads none): "
                   + ", ".join(blank)]
@@ -148,23 +206,35 @@ def write_report(out: Path, preset: dict, rows: list[dict], notes: list[str] = (
     table = markdown_table(preset, rows, notes)
     with replaced_atomically(out / "results.md") as tmp:
         tmp.write_text(table)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    summary = summarise(rows)
-    for method in dict.fromkeys(r["method"] for r in summary if r["method"] != "tesseract"):
-        points = sorted((r["labels"], r["word_accuracy"], r["word_accuracy_sd"]) for r in summary
-                        if r["method"] == method)
-        labels, accuracy, sd = zip(*points)
-        ax.errorbar(labels, accuracy, yerr=sd if any(sd) else None, marker="o", capsize=3, label=method)
+    summary = [r for r in summarise(rows) if r["method"] != "tesseract"]
+    budgets = sorted({r["labels"] for r in summary})
+    fig, ax = plt.subplots(figsize=(7, 4) if len(budgets) > 1 else (7, 0.6 + 0.35 * len(summary)))
+    if len(budgets) > 1:
+        for arm in dict.fromkeys(_arm(r) for r in summary):
+            points = sorted((r["labels"], r["word_accuracy"], r["word_accuracy_sd"]) for r in summary if _arm(r) == arm)
+            labels, accuracy, sd = zip(*points)
+            ax.errorbar(labels, accuracy, yerr=sd if any(sd) else None, marker="o", capsize=3, label=arm)
+        ax.set_xscale("log")
+        ax.set_xlabel("labeled images")
+        ax.set_ylim(0, 1)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    else:  # one budget: a bar per arm
+        names = [_arm(r) for r in summary]
+        ax.barh(names, [r["word_accuracy"] for r in summary], xerr=[r["word_accuracy_sd"] for r in summary] or None,
+                color=["grey" if r["method"] == "supervised" else "tab:blue" for r in summary])
+        for i, r in enumerate(summary):
+            ax.text(r["word_accuracy"] + 0.01, i, f"{r['word_accuracy']:.3f}", va="center", fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1.08)
+        ax.set_xlabel(f"word accuracy (test), {budgets[0]} labels" if budgets else "word accuracy (test)")
     for r in rows:
         if r["method"] == "tesseract":
-            ax.axhline(r["word_accuracy"], linestyle=":", color="grey", label="tesseract")
-    ax.set_xscale("log")
-    ax.set_xlabel("labeled images")
-    spread = any(r["word_accuracy_sd"] for r in summary)
-    ax.set_ylabel("word accuracy (test)" + (", mean ± sd over seeds" if spread else ""))
-    ax.set_ylim(0, 1)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+            line = ax.axhline if len(budgets) > 1 else ax.axvline
+            line(r["word_accuracy"], linestyle=":", color="grey", label="tesseract")
+    if len(budgets) > 1:
+        spread = any(r["word_accuracy_sd"] for r in summary)
+        ax.set_ylabel("word accuracy (test)" + (", mean ± sd over seeds" if spread else ""))
     ax.set_title(preset["name"])
     fig.tight_layout()
     with replaced_atomically(out / "accuracy.png") as tmp:

@@ -1,28 +1,30 @@
-"""Fine-tuning protocols: supervised from scratch, full, frozen (decoder evaluation) and two-stage."""
+"""Fine-tuning protocols: supervised from scratch, full, frozen (decoder evaluation), two-stage, and
+self-training from a fine-tuned recognizer (self_train.py)."""
 from __future__ import annotations
 
 import dataclasses
 import logging
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from textssl.augment.views import build_view_augment
-from textssl.config import at_least, choice, multiple_of
 from textssl.data.charset import Charset
 from textssl.data.dataset import ImageSpec, LmdbTextDataset, make_loader
+from textssl.data.lmdb_io import LmdbReader
 from textssl.errors import UserError
-from textssl.models.crnn import SIZES, ModelConfig, Recognizer, model_config
-from textssl.train.options import TrainOptions
+from textssl.models.crnn import ModelConfig, Recognizer, model_config
+from textssl.train.options import FINETUNE_STEPS, FinetuneConfig, TrainOptions
 from textssl.train.recognition import RecognizerTask
 from textssl.train.run_dir import (
+    CONFIG,
     ENCODER_WEIGHTS,
     METRICS,
     MODEL_WEIGHTS,
     load_weights,
+    read_charset,
     read_config,
     refuse_used_out,
     save_run,
@@ -30,66 +32,84 @@ from textssl.train.run_dir import (
 )
 from textssl.train.trainer import BestWeights, is_main_process, make_trainer, num_processes
 
-PROTOCOLS = ("full", "frozen", "two-stage")
 MODEL_KEYS = ("model", "height", "width", "channels")
+RECOGNIZER_PROTOCOLS = ("full", "self-train")  # the protocols that may start from a fine-tuned recognizer
 log = logging.getLogger("textssl")
+__all__ = ["FinetuneConfig", "finetune", "settle_model"]
 
 
-@dataclass(kw_only=True)
-class FinetuneConfig(TrainOptions):
-    train: list[str]
-    val: str
-    out: str
-    init: str | None = None
-    protocol: str = choice("full", PROTOCOLS)
-    num_labels: int | None = at_least(None, 1)
-    epochs: float = at_least(20, 0.01)
-    head_steps: int | None = at_least(None, 1)  # two-stage: steps of the head-only stage (default: a fifth)
-    lr_whole: float = at_least(3e-5, 0.0)  # two-stage: learning rate of the whole-network stage
-    charset: str = "captcha"
-    val_every: int | None = at_least(None, 1)
-    early_stopping: int | None = at_least(None, 1)
-    clip: float = at_least(5.0, 0.0)
-    # None: the --init run's, or without --init the pretraining defaults (small, 32, 128, 1)
-    model: str | None = choice(None, SIZES)
-    height: int | None = multiple_of(None, 8)
-    width: int | None = at_least(None, 8)
-    channels: int | None = choice(None, (1, 3))
+def init_kind(init: str) -> str:
+    """'pretrain' or 'recognizer': the kind of run --init names."""
+    run, config = read_config(init, CONFIG, ("pretrain", "recognizer"))
+    return config["kind"]
 
 
 def settle_model(cfg: FinetuneConfig) -> FinetuneConfig:
     """``cfg`` with the model size and image shape filled in: the --init run's, else the defaults.
-    A value given that differs from the --init run's is refused: its encoder was built for that one."""
+    A value given that differs from the --init run's is refused: its weights were made for that one."""
+    if cfg.protocol == "self-train" and cfg.init is None:
+        raise UserError("--protocol self-train needs --init RUN, a fine-tuned recognizer, and --unlabeled LMDB")
     if cfg.init is None:
         defaults = {f.name: f.default for f in dataclasses.fields(TrainOptions) if f.name in MODEL_KEYS}
         return dataclasses.replace(cfg, **{k: defaults[k] for k in MODEL_KEYS if getattr(cfg, k) is None})
-    _, pre = read_config(cfg.init, ENCODER_WEIGHTS, "pretrain")
-    built = {"model": pre.get("pretrain", {}).get("model", "small"), **pre["image"]}
+    kind = init_kind(cfg.init)
+    if kind == "recognizer" and cfg.protocol not in RECOGNIZER_PROTOCOLS:
+        raise UserError(f"--init {cfg.init} is a fine-tuned recognizer: it starts --protocol full or self-train; "
+                        f"--protocol {cfg.protocol} starts from a pretraining run")
+    if kind == "pretrain" and cfg.protocol == "self-train":
+        raise UserError(f"--protocol self-train starts from a fine-tuned recognizer; --init {cfg.init} is a "
+                        f"pretraining run (fine-tune it first)")
+    _, pre = read_config(cfg.init, ENCODER_WEIGHTS if kind == "pretrain" else MODEL_WEIGHTS, kind)
+    options = pre.get(kind if kind == "pretrain" else "finetune", {})
+    built = {"model": options.get("model", "small"), **pre["image"]}
     for key in MODEL_KEYS:
         given = getattr(cfg, key)
         if given is not None and given != built[key]:
-            raise UserError(f"--{key} {given}: the encoder of --init {cfg.init} was pretrained with {built[key]}; "
+            raise UserError(f"--{key} {given}: the --init run {cfg.init} was trained with {built[key]}; "
                             f"leave --{key} out or give {built[key]}")
     return dataclasses.replace(cfg, **{k: built[k] for k in MODEL_KEYS})
 
 
-def load_pretrained(init: str) -> tuple[dict, dict]:
-    """(pretrain config, backbone weights) of a pretraining run."""
-    run, config = read_config(init, ENCODER_WEIGHTS, "pretrain")
-    return config, load_weights(run / ENCODER_WEIGHTS)
+def settle_charset(cfg: FinetuneConfig) -> Charset:
+    """--charset; else a recognizer --init's; else the one stored in the training LMDBs; else the
+    characters of their labels (said on the log)."""
+    if cfg.init and init_kind(cfg.init) == "recognizer":
+        run, config = read_config(cfg.init, MODEL_WEIGHTS, "recognizer")
+        charset = read_charset(run, config)
+        if cfg.charset and Charset.from_spec(cfg.charset) != charset:
+            raise UserError(f"--charset {cfg.charset}: the recognizer --init {cfg.init} reads its own charset "
+                            f"({len(charset)} characters); leave --charset out")
+        return charset
+    if cfg.charset:
+        return Charset.from_spec(cfg.charset)
+    stored, from_labels = "", ""
+    for path in cfg.train:
+        reader = LmdbReader(path)
+        if reader.charset:
+            stored += reader.charset
+        elif reader.has_labels:
+            from_labels += "".join(reader.label(i) or "" for i in range(len(reader)))
+    if not stored and not from_labels:
+        raise UserError(f"--train {', '.join(cfg.train)}: no labels to take a charset from")
+    chars = "".join(dict.fromkeys(stored)) + "".join(sorted(set(from_labels) - set(stored)))
+    if from_labels:
+        log.info("charset: %d characters from the training labels%s: %s (give --charset to choose another)",
+                 len(chars), " and the LMDBs' stored charset" if stored else "", chars)
+    return Charset(chars, name="from-data" if from_labels else "stored")
 
 
 def build_model(cfg: FinetuneConfig, charset: Charset) -> tuple[Recognizer, ImageSpec, tuple[str, ...]]:
-    """The recognizer, its image spec and the names of the modules that came pretrained (``cfg`` settled)."""
+    """The recognizer, its image spec and the names of the modules that came from --init (``cfg`` settled)."""
+    spec = ImageSpec(cfg.height, cfg.width, cfg.channels)
     if cfg.init is None:
-        spec = ImageSpec(cfg.height, cfg.width, cfg.channels)
-        model = Recognizer(model_config(cfg.model, cfg.channels, cfg.height, cfg.shortcut), charset.num_classes)
-        return model, spec, ()
-    pre, weights = load_pretrained(cfg.init)
-    spec = ImageSpec(**pre["image"])
+        return Recognizer(model_config(cfg.model, cfg.channels, cfg.height, cfg.shortcut), charset.num_classes), \
+            spec, ()
+    kind = init_kind(cfg.init)
+    run, config = read_config(cfg.init, ENCODER_WEIGHTS if kind == "pretrain" else MODEL_WEIGHTS, kind)
+    weights = load_weights(run / (ENCODER_WEIGHTS if kind == "pretrain" else MODEL_WEIGHTS))
     pretrained = tuple(sorted({key.split(".", 1)[0] for key in weights}))
-    # the architecture is the pretraining run's; --shortcut decides only around a sequence model it did not train
-    mcfg = ModelConfig.from_dict(pre["model"], cfg.init)
+    # the architecture is the --init run's; --shortcut decides only around a sequence model it did not train
+    mcfg = ModelConfig.from_dict(config["model"], cfg.init)
     if "sequence" not in pretrained:
         mcfg = dataclasses.replace(mcfg, shortcut=cfg.shortcut)
     model = Recognizer(mcfg, charset.num_classes)
@@ -104,9 +124,9 @@ def build_model(cfg: FinetuneConfig, charset: Charset) -> tuple[Recognizer, Imag
 
 
 def stages(cfg: FinetuneConfig, steps: int, pretrained: tuple[str, ...]) -> list[tuple[str, int, float, tuple]]:
-    """(name, steps, learning rate, frozen modules) for each stage of the protocol."""
-    if cfg.protocol == "full":
-        return [("full", steps, cfg.lr, ())]
+    """(name, steps, learning rate, frozen modules) for each stage of the protocol before self-training."""
+    if cfg.protocol in ("full", "self-train"):
+        return [] if cfg.protocol == "self-train" else [("full", steps, cfg.lr, ())]
     if cfg.protocol == "frozen":
         return [("frozen", steps, cfg.lr, pretrained)]
     head = cfg.head_steps if cfg.head_steps is not None else max(1, steps // 5)
@@ -115,53 +135,98 @@ def stages(cfg: FinetuneConfig, steps: int, pretrained: tuple[str, ...]) -> list
     return [("head", head, cfg.lr, pretrained), ("whole", steps - head, cfg.lr_whole, ())]
 
 
+def budget(cfg: FinetuneConfig, batches_per_epoch: int, processes: int) -> int:
+    if cfg.max_steps:
+        return cfg.max_steps
+    if cfg.epochs:
+        return math.ceil(cfg.epochs * batches_per_epoch / processes)
+    return FINETUNE_STEPS
+
+
+class FinetuneRun:
+    """Runs the stages of one fine-tuning run on one model, keeping the best weights on validation."""
+
+    def __init__(self, cfg: FinetuneConfig, model: Recognizer, charset: Charset, out: Path, val_loader):
+        self.cfg, self.model, self.charset, self.out, self.val_loader = cfg, model, charset, out, val_loader
+        self.augment = build_view_augment(cfg.augment, cfg.strength)
+        self.best = BestWeights(out / MODEL_WEIGHTS)
+        self.trained_steps = 0
+
+    def stage(self, name: str, steps: int, lr: float, frozen: tuple, train_loader) -> None:
+        cfg = self.cfg
+        task = RecognizerTask(self.model, self.charset, self.augment, lr=lr, weight_decay=cfg.weight_decay,
+                              total_steps=steps, warmup=cfg.warmup, optimizer=cfg.optimizer, frozen=frozen)
+        val_every = min(cfg.val_every or max(1, steps // 10), steps)
+        trainer = make_trainer(self.out, name, max_steps=steps, callbacks=[self.best, *cfg.extra_callbacks],
+                               progress=cfg.progress, val_every=val_every, early_stopping=cfg.early_stopping,
+                               precision=cfg.precision, devices=cfg.devices, clip=cfg.clip)
+        trainer.fit(task, train_loader, self.val_loader)
+        self.trained_steps += trainer.global_step  # below ``steps`` when early stopping ended the stage
+        trainer.validate(task, self.val_loader, verbose=False)
+
+    def validate(self, name: str) -> float:
+        """Validate the model as it is (before any stage of this run), so that the best weights start there."""
+        task = RecognizerTask(self.model, self.charset, self.augment, lr=0.0, weight_decay=0.0, total_steps=1,
+                              warmup=0.0)
+        make_trainer(self.out, name, max_steps=1, callbacks=[self.best], progress=False, val_every=1,
+                     precision=self.cfg.precision, devices=self.cfg.devices).validate(task, self.val_loader,
+                                                                                      verbose=False)
+        return self.best.best
+
+    def load_best(self) -> None:
+        self.model.load_state_dict(load_weights(self.best.path))
+
+
 def finetune(cfg: FinetuneConfig) -> dict:
     """Train a recognizer into ``cfg.out``; returns the metrics written to metrics.json."""
+    from textssl.train.self_train import self_train
+
     out = Path(cfg.out)
     if is_main_process():  # the further processes of --devices N find the run started
         refuse_used_out(out)
-    if cfg.protocol != "full" and cfg.init is None:
+    if cfg.protocol in ("frozen", "two-stage") and cfg.init is None:
         raise UserError(f"--protocol {cfg.protocol} needs --init PRETRAIN_RUN")
+    if (cfg.protocol == "self-train") != bool(cfg.unlabeled):
+        raise UserError("--unlabeled LMDB goes with --protocol self-train (from a fine-tuned recognizer, --init RUN), "
+                        "and that protocol needs it")
     cfg = settle_model(cfg)
     torch.manual_seed(cfg.seed)
-    charset = Charset.from_spec(cfg.charset)
+    charset = settle_charset(cfg)
     model, spec, pretrained = build_model(cfg, charset)
-    augment = build_view_augment(cfg.augment, cfg.strength)
     frames = model.frames(spec)
     train_set = LmdbTextDataset(cfg.train, spec, charset=charset, labeled=True, num_labels=cfg.num_labels,
-                                seed=cfg.seed, max_frames=frames)
-    val_set = LmdbTextDataset(cfg.val, spec, charset=charset, labeled=True, max_frames=frames)
+                                seed=cfg.seed, max_frames=frames, allow_skipped=cfg.allow_skipped)
+    val_set = LmdbTextDataset(cfg.val, spec, charset=charset, labeled=True, max_frames=frames,
+                              allow_skipped=cfg.allow_skipped)
     train_loader = make_loader(train_set, cfg.batch_size, shuffle=True, drop_last=True, workers=cfg.workers)
     val_loader = make_loader(val_set, 256, shuffle=False, workers=cfg.workers)
     processes = num_processes(cfg.devices, cfg.precision)  # also checks both before the run is written
-    steps = cfg.max_steps or math.ceil(cfg.epochs * len(train_loader) / processes)
+    steps = budget(cfg, len(train_loader), processes)
     plan = stages(cfg, steps, pretrained)
 
     config = {"kind": "recognizer", "model": model.cfg.to_dict(), "image": spec.to_dict(),
-              "charset_name": charset.name, "pretrained_modules": list(pretrained),
-              "finetune": cfg.saved()}
+              "charset_name": charset.name, "pretrained_modules": list(pretrained), "finetune": cfg.saved()}
     if is_main_process():
         save_run(out, config, charset)
-    best = BestWeights(out / MODEL_WEIGHTS)
-    start, trained_steps = time.time(), 0
+    start = time.time()
+    trainer = FinetuneRun(cfg, model, charset, out, val_loader)
     for name, stage_steps, lr, frozen in plan:
-        task = RecognizerTask(model, charset, augment, lr=lr, weight_decay=cfg.weight_decay, total_steps=stage_steps,
-                              warmup=cfg.warmup, optimizer=cfg.optimizer, frozen=frozen)
-        val_every = min(cfg.val_every or max(1, stage_steps // 10), stage_steps)
-        trainer = make_trainer(out, name, max_steps=stage_steps, callbacks=[best, *cfg.extra_callbacks],
-                               progress=cfg.progress, val_every=val_every, early_stopping=cfg.early_stopping,
-                               precision=cfg.precision, devices=cfg.devices, clip=cfg.clip)
-        trainer.fit(task, train_loader, val_loader)
-        trained_steps += trainer.global_step  # below stage_steps when early stopping ended the stage
-        trainer.validate(task, val_loader, verbose=False)
-    metrics = {"val_word_accuracy": best.best, "train_seconds": time.time() - start, "steps": steps,
-               "trained_steps": trained_steps,
-               "train_samples": len(train_set), "parameters": sum(p.numel() for p in model.parameters()),
-               "stages": [{"name": n, "steps": s, "lr": lr, "frozen": list(f)} for n, s, lr, f in plan]}
-    if not is_main_process():
-        return metrics
-    write_json(out / METRICS, metrics)
-    if best.best == 0.0:
-        alternatives = "more --max-steps or another --lr" + (", or --protocol full" if cfg.protocol != "full" else "")
-        log.warning("%s: reads none of the validation set, as on CTC's all-blank plateau; try %s", out, alternatives)
+        trainer.stage(name, stage_steps, lr, frozen, train_loader)
+    rounds = self_train(cfg, trainer, train_set, frames, steps) if cfg.protocol == "self-train" else []
+    metrics = {"val_word_accuracy": trainer.best.best, "train_seconds": time.time() - start, "steps": steps,
+               "trained_steps": trainer.trained_steps, "train_samples": len(train_set),
+               "parameters": sum(p.numel() for p in model.parameters()),
+               "stages": [{"name": n, "steps": s, "lr": lr, "frozen": list(f)} for n, s, lr, f in plan],
+               **({"self_training": rounds} if rounds else {}),
+               "plateau": trainer.best.best == 0.0}
+    if is_main_process():
+        write_json(out / METRICS, metrics)
     return metrics
+
+
+def plateau_note(cfg: FinetuneConfig) -> str:
+    """What a run that read none of its validation set says last, and what to change."""
+    alternatives = "more --max-steps, another --lr or --warmup 0.2" + \
+        (", or --protocol full" if cfg.protocol != "full" else "")
+    return (f"{cfg.out}: reads none of the validation set: it ended on CTC's all-blank plateau "
+            f"(metrics.json: plateau true); try {alternatives}")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pickle
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -13,14 +13,13 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from textssl.augment.views import PIPELINES, build_view_augment, make_views
-from textssl.config import at_least, build_config, choice, config_from_dict
+from textssl.augment.views import build_view_augment, make_views
+from textssl.config import build_config, config_from_dict
 from textssl.data.dataset import ImageSpec, LmdbTextDataset, make_loader
 from textssl.errors import UserError
-from textssl.methods import MAPPINGS, METHODS, build_method
-from textssl.models.crnn import FEATURES, PretrainBackbone, model_config
-from textssl.models.heads import HEADS
-from textssl.train.options import TrainOptions
+from textssl.methods import build_method
+from textssl.models.crnn import PretrainBackbone, model_config
+from textssl.train.options import PretrainConfig
 from textssl.train.run_dir import (
     CONFIG,
     ENCODER_WEIGHTS,
@@ -37,24 +36,7 @@ from textssl.train.trainer import is_main_process, make_trainer, num_processes
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 RUN_TIME = ("progress", "workers", "devices", "precision")  # options a resumed run may change
-
-
-@dataclass(kw_only=True)
-class PretrainConfig(TrainOptions):
-    data: list[str]
-    out: str
-    method: str = choice("seqclr", METHODS)
-    mapping: str | None = choice(None, MAPPINGS)
-    windows: int = at_least(5, 1)
-    head: str = choice("mlp", HEADS)
-    features: str = choice("visual", FEATURES)
-    proj_dim: int = at_least(128, 1)
-    hidden_dim: int = at_least(256, 1)
-    temperature: float = at_least(0.1, 1e-3)
-    batch_size: int = at_least(128, 2)
-    augment: str = choice("seqclr", PIPELINES)
-    checkpoint_every: int = at_least(100, 1)
-    resume: bool = False
+__all__ = ["PretrainConfig", "pretrain", "pretrain_config"]
 
 
 def collapse_indicator(embeddings: torch.Tensor) -> torch.Tensor:
@@ -93,12 +75,11 @@ class PretrainTask(L.LightningModule):
                 torch.cuda.set_rng_state_all(states["cuda"])
 
     def training_step(self, batch, _):
-        images = batch[0]
-        if len(images) < 2:  # one decodable image left in a streamed batch: skipped, as Lightning skips empty ones
+        if len(batch.images) < 2:  # one decodable image left in a streamed batch: skipped, as Lightning skips none
             return None
         with torch.no_grad():
-            views = make_views(images, self.augment, 2)
-        loss, embeddings = self.method(views)
+            views = make_views(batch.images, self.augment, 2, batch.widths)
+        loss, embeddings = self.method(views, batch.widths)
         self.log("loss", loss, prog_bar=True)
         self.log("collapse_std", collapse_indicator(embeddings), prog_bar=True)
         return loss
@@ -109,13 +90,38 @@ class PretrainTask(L.LightningModule):
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes a checkpoint to a temporary file, then renames it over the old one."""
+    """Writes a checkpoint to a temporary file, then renames it over the old one: a failed write (a full
+    disk) leaves the previous checkpoint as it was and ends the run with one line. Reads checkpoints
+    with ``weights_only``: tensors and plain containers, never objects that run code when unpickled."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with replaced_atomically(path) as tmp:
-            torch.save(checkpoint, tmp)
+        try:
+            with replaced_atomically(path) as tmp:
+                torch.save(checkpoint, tmp)
+        except (OSError, RuntimeError) as exc:  # torch.save's writer reports a full disk as a RuntimeError
+            reason = getattr(exc, "strerror", None) or (str(exc.args[0]) if exc.args else "") or _first_line(exc)
+            raise UserError(f"{path}: cannot write the checkpoint ({reason}); the previous one is kept") from None
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        return load_checkpoint(Path(path))
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc.args[0] if exc.args else exc).splitlines() if line.strip()]
+    return lines[0][:200] if lines else exc.__class__.__name__
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A Lightning checkpoint read with torch.load(weights_only=True), or a UserError naming it."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise UserError(f"{path}: refused, it holds more than tensors and plain values ({_first_line(exc)})") \
+            from None
+    except Exception as exc:  # torch.load raises many types for a damaged file
+        raise UserError(f"{path}: unreadable checkpoint ({exc.__class__.__name__})") from None
 
 
 def pretrain_config(options: dict, yaml_path: str | None = None) -> PretrainConfig:
@@ -143,10 +149,9 @@ def resumed_config(cfg: PretrainConfig) -> tuple[PretrainConfig, int]:
     last = run / LAST_CHECKPOINT
     if not last.is_file():
         raise UserError(f"--resume: no checkpoint at {last}")
-    try:
-        step = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
-    except Exception as exc:  # torch.load raises many types for a damaged file
-        raise UserError(f"{last}: unreadable checkpoint ({exc.__class__.__name__})") from None
+    step = load_checkpoint(last).get("global_step")
+    if not isinstance(step, int):
+        raise UserError(f"{last}: not a pretraining checkpoint (no global_step)")
     run_time = {k: getattr(cfg, k) for k in (*RUN_TIME, "extra_callbacks")}
     saved = config_from_dict(PretrainConfig, config.get("pretrain", {}), str(run / CONFIG))
     return dataclasses.replace(saved, resume=True, out=cfg.out, **run_time), step
@@ -170,10 +175,15 @@ def pretrain(cfg: PretrainConfig) -> dict:
     method = build_method(cfg.method, backbone, mapping=cfg.mapping, windows=cfg.windows, head=cfg.head,
                           proj_dim=cfg.proj_dim, hidden_dim=cfg.hidden_dim, temperature=cfg.temperature)
     augment = build_view_augment(cfg.augment, cfg.strength)
-    dataset = LmdbTextDataset(cfg.data, spec)
+    frames = cfg.width // backbone.width_stride
+    if method.mapping == "window" and cfg.windows > frames:
+        raise UserError(f"--windows {cfg.windows}: more than the encoder's {frames} frames at width {cfg.width}; "
+                        f"give at most {frames}")
+    dataset = LmdbTextDataset(cfg.data, spec, allow_skipped=cfg.allow_skipped)
     if len(dataset) < 2:
         raise UserError(f"{', '.join(cfg.data)}: one image; pretraining compares images of a batch, it needs two")
-    loader = make_loader(dataset, cfg.batch_size, shuffle=True, drop_last=True, workers=cfg.workers)
+    # streamed from the LMDB whatever its size: memory stays flat in the number of images
+    loader = make_loader(dataset, cfg.batch_size, shuffle=True, drop_last=True, workers=cfg.workers, in_memory=False)
     processes = num_processes(cfg.devices, cfg.precision)  # also checks both before the run is written
     steps = cfg.max_steps or math.ceil(cfg.epochs * len(loader) / processes)
     task = PretrainTask(method, augment, optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay,

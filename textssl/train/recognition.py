@@ -61,17 +61,15 @@ class RecognizerTask(L.LightningModule):
             module.requires_grad_(True)
 
     def training_step(self, batch, _):
-        images, labels = batch
         with torch.no_grad():
-            views = self.augment(images.float() / 255.0)
-        loss = ctc_loss(self.model(views), labels, self.charset)
-        self.log("train_loss", loss, prog_bar=True, batch_size=len(labels))
+            views = self.augment(batch.images.float() / 255.0, batch.widths)
+        loss = ctc_loss(self.model(views), batch.labels, self.charset)
+        self.log("train_loss", loss, prog_bar=True, batch_size=len(batch.labels))
         return loss
 
     def validation_step(self, batch, _):
-        images, labels = batch
-        predictions = decode_texts(self.model, images, self.charset)
-        matches = [float(p == t) for (p, _), t in zip(predictions, labels)]
+        predictions = decode_texts(self.model, batch.images, self.charset)
+        matches = [float(p == t) for (p, _), t in zip(predictions, batch.labels)]
         self.val_word_accuracy.update(torch.tensor(matches, device=self.device))
         self.log("val_word_accuracy", self.val_word_accuracy, prog_bar=True, on_step=False, on_epoch=True)
 

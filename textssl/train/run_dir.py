@@ -10,10 +10,6 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-
 from textssl.data.charset import Charset
 from textssl.errors import UserError
 
@@ -46,7 +42,10 @@ def write_json(path: Path, obj) -> None:
         tmp.write_text(json.dumps(obj, indent=2) + "\n")
 
 
-def save_weights(path: Path, state: dict[str, torch.Tensor]) -> None:
+def save_weights(path: Path, state: dict) -> None:
+    """Tensors as safetensors (imported here: reading a run's config needs no torch)."""
+    from safetensors.torch import save_file
+
     with replaced_atomically(path) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp))
 
@@ -67,9 +66,11 @@ def refuse_used_out(run: Path) -> None:
         raise UserError(f"{run}: holds a run already{unfinished}; choose another --out or remove it")
 
 
-def read_config(run: str | Path, needs: str, kind: str) -> tuple[Path, dict]:
-    """(run path, config) of a run directory of ``kind`` ('recognizer' or 'pretrain') that holds ``needs``."""
+def read_config(run: str | Path, needs: str, kind: str | tuple[str, ...]) -> tuple[Path, dict]:
+    """(run path, config) of a run directory of ``kind`` ('recognizer' or 'pretrain', or a tuple of
+    kinds) that holds ``needs``."""
     run = Path(run)
+    kinds = (kind,) if isinstance(kind, str) else kind
     if not run.is_dir():
         raise UserError(f"{run}: no such run directory")
     if not (run / CONFIG).is_file():
@@ -80,9 +81,9 @@ def read_config(run: str | Path, needs: str, kind: str) -> tuple[Path, dict]:
         config = json.loads((run / CONFIG).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{run / CONFIG}: not valid JSON ({exc})") from None
-    if not isinstance(config, dict) or config.get("kind") != kind:
+    if not isinstance(config, dict) or config.get("kind") not in kinds:
         found = config.get("kind") if isinstance(config, dict) else None
-        raise UserError(f"{run}: not a {kind} run (config.json says kind {found!r})")
+        raise UserError(f"{run}: not a {' or '.join(kinds)} run (config.json says kind {found!r})")
     for key in ("model", "image"):
         if not isinstance(config.get(key), dict):
             raise UserError(f"{run / CONFIG}: '{key}' entry missing or not a mapping")
@@ -96,7 +97,10 @@ def read_charset(run: Path, config: dict) -> Charset:
     return Charset(path.read_text(encoding="utf-8"), name=config.get("charset_name", "custom"))
 
 
-def load_weights(path: Path) -> dict[str, torch.Tensor]:
+def load_weights(path: Path) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:

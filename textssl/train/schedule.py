@@ -6,8 +6,7 @@ import math
 import torch
 
 from textssl.errors import UserError
-
-OPTIMIZERS = ("adamw", "sgd")
+from textssl.train.options import OPTIMIZERS
 
 
 def make_optimizer(params, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:

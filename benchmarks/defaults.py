@@ -1,0 +1,90 @@
+"""Fine-tuning defaults measured on three kinds of data: textssl's captchas and two sets of printed lines.
+
+For each kind: 20,000 unlabeled images, 1,000 labeled for training, 500 for validation, 2,000 for
+testing; SeqCLR pretrained with every default; then, at the default budget,
+- part ``grid``: the supervised recognizer with its defaults, two-stage fine-tuning at four pairs of
+  (head, whole-network) learning rates, among them the seed's GPU pair (1e-3, 3e-5), and ``full``
+  from the pretrained encoder;
+- part ``check``: supervised and ``--init PRE --protocol two-stage`` with nothing else given, to show
+  what the defaults read.
+Every finished run is kept in WORKDIR and skipped when the script runs again.
+
+    python benchmarks/defaults.py WORKDIR [grid|check ...]
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from benchmarks_common import finished, read_json, textssl, write_result
+
+KINDS = {
+    "captcha": ["captcha"],  # textssl's default captchas: 128x32, digits + uppercase, 4-5 characters
+    "lines": ["render", "--charset", "lower36", "--fonts", "sans,serif,stix", "--min-len", "3", "--max-len", "12"],
+    "digits": ["render", "--charset", "digits", "--fonts", "mono,cm", "--min-len", "4", "--max-len", "10",
+               "--invert", "0.5"],
+}
+SPLITS = {"unlabeled": (20000, 0), "train": (1000, 1), "val": (500, 2), "test": (2000, 3)}
+GRID = {
+    "supervised": [],
+    "two-stage-h1e-3-w3e-5": ["--protocol", "two-stage", "--lr", "1e-3", "--lr-whole", "3e-5"],
+    "two-stage-h1e-3-w1e-3": ["--protocol", "two-stage", "--lr", "1e-3", "--lr-whole", "1e-3"],
+    "two-stage-h3e-3-w1e-3": ["--protocol", "two-stage", "--lr", "3e-3", "--lr-whole", "1e-3"],
+    "two-stage-h3e-3-w3e-3": ["--protocol", "two-stage", "--lr", "3e-3", "--lr-whole", "3e-3"],
+    "full-init-1e-3": ["--protocol", "full", "--lr", "1e-3"],
+}
+CHECK = {"check-supervised": [], "check-two-stage": ["--protocol", "two-stage"]}
+
+
+def make_data(work: Path, kind: str) -> dict[str, Path]:
+    paths = {}
+    for split, (count, seed) in SPLITS.items():
+        paths[split] = work / kind / split
+        if not paths[split].exists():
+            labeled = [] if split == "unlabeled" else ["--labeled"]
+            textssl("data", *KINDS[kind][:1], paths[split], *KINDS[kind][1:], "--count", count, "--seed", seed,
+                    *labeled)
+    return paths
+
+
+def run(work: Path, kind: str, data: dict, name: str, options: list[str]) -> dict:
+    out, pre = work / kind / name, work / kind / "pretrain"
+    init = ["--init", pre] if name != "supervised" and name != "check-supervised" else []
+    if not finished(out):
+        textssl("finetune", "--train", data["train"], "--val", data["val"], "--out", out, *init, *options,
+                "--no-progress")
+    if not (out / "test.json").is_file():
+        textssl("evaluate", out, "--data", data["test"], "--json", out / "test.json")
+    metrics, test = read_json(out / "metrics.json"), read_json(out / "test.json")
+    return {"options": " ".join(map(str, [*(["--init PRE"] if init else []), *options])) or "(defaults)",
+            "test_word_accuracy": test["word_accuracy"], "val_word_accuracy": metrics["val_word_accuracy"],
+            "cer": test["cer"], "plateau": metrics["plateau"], "steps": metrics["steps"],
+            "stages": metrics["stages"], "train_seconds": round(metrics["train_seconds"], 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("work", type=Path, help="folder for the data and runs")
+    parser.add_argument("parts", nargs="*", default=["grid", "check"], choices=["grid", "check"])
+    args = parser.parse_args()
+    measurements = {}
+    for kind in KINDS:
+        data = make_data(args.work, kind)
+        pre = args.work / kind / "pretrain"
+        if not finished(pre):
+            textssl("pretrain", "--method", "seqclr", "--data", data["unlabeled"], "--out", pre, "--no-progress")
+        pretrained = read_json(pre / "metrics.json")
+        runs = {**(GRID if "grid" in args.parts else {}), **(CHECK if "check" in args.parts else {})}
+        measurements[kind] = {"data": " ".join(KINDS[kind]) + f"; {', '.join(f'{s} {c}' for s, (c, _) in SPLITS.items())}",
+                              "pretrain": {"steps": pretrained["steps"], "seconds": round(pretrained["seconds"], 1),
+                                           "loss": pretrained.get("loss")},
+                              "runs": {name: run(args.work, kind, data, name, options) for name, options in runs.items()}}
+        print(kind, {name: r["test_word_accuracy"] for name, r in measurements[kind]["runs"].items()}, flush=True)
+    path = write_result("cpu-defaults", measurements, notes=[
+        "SeqCLR pretrained with every default (10 epochs of 20,000 images at batch 128); each fine-tuning run at the "
+        "default budget on 1,000 labels; word accuracy on 2,000 test images"])
+    print(path)
+
+
+if __name__ == "__main__":
+    main()

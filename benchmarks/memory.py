@@ -1,0 +1,92 @@
+"""Peak memory of pretraining against the number of unlabeled images: 200 SeqCLR steps on 50,000 and
+on 800,000 captchas, streamed from the LMDB.
+
+The command runs as a child process; every 0.1 s its process tree (the training process and its
+data-loading workers) is read from /proc: the sum of the resident set sizes (RSS, which counts
+memory shared between the processes once per process) and the sum of the proportional set sizes
+(PSS, which splits it between them: the tree's real footprint). The peaks are reported.
+
+    python benchmarks/memory.py WORKDIR [--sizes 50000 800000] [--steps 200]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks_common import textssl, write_result
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            tree.setdefault(parent, []).append(int(entry.name))
+    return tree
+
+
+def _tree_memory(root: int) -> tuple[int, int]:
+    """(sum of RSS, sum of PSS) in bytes over ``root`` and its descendants."""
+    tree, todo, rss, pss = _children(), [root], 0, 0
+    while todo:
+        pid = todo.pop()
+        todo += tree.get(pid, [])
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1]) * 1024
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1]) * 1024
+        except OSError:  # the process ended meanwhile
+            pass
+    return rss, pss
+
+
+def peak_memory(command: list[str]) -> dict:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak_rss = peak_pss = 0
+    started = time.time()
+    while process.poll() is None:
+        rss, pss = _tree_memory(process.pid)
+        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+        time.sleep(0.1)
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr.read()[-2000:]}")
+    return {"peak_rss_mib": round(peak_rss / 2**20, 1), "peak_pss_mib": round(peak_pss / 2**20, 1),
+            "seconds": round(time.time() - started, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("work", type=Path)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[50000, 800000])
+    parser.add_argument("--steps", type=int, default=200)
+    args = parser.parse_args()
+    measurements = {}
+    for size in args.sizes:
+        data, run = args.work / f"unlabeled-{size}", args.work / f"pretrain-{size}-{os.getpid()}"
+        if not data.exists():
+            textssl("data", "captcha", data, "--count", size, "--seed", 7)
+        command = [sys.executable, "-m", "textssl", "pretrain", "--method", "seqclr", "--data", str(data), "--out",
+                   str(run), "--max-steps", str(args.steps), "--batch-size", "128", "--no-progress"]
+        measurements[str(size)] = {"images": size, "lmdb_mib": round((data / "data.mdb").stat().st_size / 2**20, 1),
+                                   **peak_memory(command)}
+        print(size, measurements[str(size)], flush=True)
+    small, large = (measurements[str(n)] for n in (min(args.sizes), max(args.sizes)))
+    measurements["ratio_largest_to_smallest"] = {key: round(large[key] / small[key], 3)
+                                                 for key in ("peak_rss_mib", "peak_pss_mib")}
+    path = write_result("cpu-memory", measurements, notes=[
+        f"textssl pretrain --method seqclr --max-steps {args.steps} --batch-size 128 (2 data-loading workers), "
+        "default 128x32 captchas; peaks of the process tree's summed RSS and PSS, sampled every 0.1 s"])
+    print(path)
+
+
+if __name__ == "__main__":
+    main()
