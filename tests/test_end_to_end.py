@@ -18,7 +18,7 @@ def test_pretrain_finetune_evaluate_predict(tiny_data, tmp_path, capsys, caplog)
     assert json.loads((pre / "metrics.json").read_text())["steps"] == 3
     assert main(["finetune", "--train", tiny_data["train"], "--val", tiny_data["val"], "--out", str(run),
                  "--init", str(pre), "--protocol", "two-stage", "--max-steps", "6", "--head-steps", "2",
-                 "--batch-size", "32", "--no-progress"]) == 0
+                 "--lr-whole", "3e-4", "--batch-size", "32", "--no-progress"]) == 0
     assert {"config.json", "charset.txt", "model.safetensors", "metrics.json"} <= {p.name for p in run.iterdir()}
     assert not list(run.rglob("*.ckpt")) and list(pre.rglob("*.ckpt")) == [pre / "checkpoints" / "last.ckpt"]
     assert json.loads((run / "metrics.json").read_text())["val_word_accuracy"] == 0.0  # 6 steps read nothing
@@ -27,7 +27,7 @@ def test_pretrain_finetune_evaluate_predict(tiny_data, tmp_path, capsys, caplog)
     assert json.loads((run / "metrics.json").read_text())["plateau"] is True
     stages = json.loads((run / "metrics.json").read_text())["stages"]
     assert [(s["name"], s["steps"], s["frozen"]) for s in stages] == [("head", 2, ["encoder"]), ("whole", 4, [])]
-    assert stages[1]["lr"] == 3e-5  # the whole network at the lower --lr-whole
+    assert stages[1]["lr"] == 3e-4  # the whole network at its own --lr-whole
     encoder, model = load_file(str(pre / "encoder.safetensors")), load_file(str(run / "model.safetensors"))
     assert not torch.equal(encoder["encoder.proj.weight"], model["encoder.proj.weight"])  # unfrozen in stage 2
     bn = "encoder.cnn.1.running_mean"  # and its BatchNorm back in training mode, updating its statistics

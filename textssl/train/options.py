@@ -73,7 +73,7 @@ class FinetuneConfig(TrainOptions):
     num_labels: int | None = at_least(None, 1)
     epochs: float | None = at_least(None, 0.01)  # neither this nor max_steps: FINETUNE_STEPS
     head_steps: int | None = at_least(None, 1)  # two-stage: steps of the head-only stage (default: a fifth)
-    lr_whole: float = at_least(3e-5, 0.0)  # two-stage: learning rate of the whole-network stage
+    lr_whole: float = at_least(1e-3, 0.0)  # two-stage: learning rate of the whole-network stage
     charset: str | None = None  # None: the training LMDB's, else the characters of its labels
     val_every: int | None = at_least(None, 1)
     early_stopping: int | None = at_least(None, 1)
