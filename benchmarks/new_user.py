@@ -6,11 +6,11 @@ and Computer Modern fonts (none of the fonts of the other benchmarks' lines), wr
 10,000 unlabeled (plus three files that are not images), and 3,500 labeled with a gt.txt, split into
 1,000 for training, 500 for validation and 2,000 for testing. Then: import the unlabeled folder
 (its rate in images/s), import the three labeled ones, pretrain SeqCLR, fine-tune the supervised
-recognizer and the pretrained one (--init, --protocol two-stage), self-train the pretrained one on
-the unlabeled images, evaluate all three and predict a few images. Also the start-up time of
+recognizer and the pretrained one (--init, --protocol two-stage), with --self-train also self-train
+the pretrained one on the unlabeled images, evaluate them and predict a few images. Also the start-up time of
 ``textssl --help`` and of an evaluate with a mistyped path, against ``python -c pass``.
 
-    python benchmarks/new_user.py WORKDIR
+    python benchmarks/new_user.py WORKDIR [--self-train]
 """
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ def folders(work: Path) -> dict[str, Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("work", type=Path)
+    parser.add_argument("--self-train", action="store_true", help="also self-train the pretrained recognizer")
     args = parser.parse_args()
     work, source = args.work, folders(args.work)
     m: dict = {}
@@ -75,6 +76,8 @@ def main() -> None:
                               work / "seqclr-self-train", "--init", work / "seqclr", "--protocol", "self-train",
                               "--unlabeled", work / "unlabeled"],
     }
+    if not args.self_train:
+        del steps["seqclr+self-train"]
     for name, command in steps.items():
         out = Path(command[command.index("--out") + 1])
         if not finished(out):

@@ -121,7 +121,7 @@ def test_unlabeled_folder_every_image_under_it_and_the_unreadable_listed(folder,
     (images / "notes.txt").write_text("not an image")
     report = import_unlabeled_folder(tmp_path / "db", images, workers=2)
     assert report.kept == 5 and sorted(report.skipped) == [
-        ("corrupt.png", "unreadable image corrupt.png: UnidentifiedImageError: cannot identify image file"),
+        ("corrupt.png", "unreadable image: UnidentifiedImageError: cannot identify image file"),
         ("cut.png", report.skipped[[s[0] for s in report.skipped].index("cut.png")][1])]
     reader = LmdbReader(tmp_path / "db")
     assert len(reader) == 5 and not reader.has_labels and reader.charset is None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 
 from PIL import Image
 
@@ -18,8 +19,10 @@ def image_error(exc: Exception) -> str:
 def image_problem(data: bytes) -> str:
     """Why PIL cannot decode ``data`` (a GIF's or TIFF's first frame), or "" when it can."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
+        with warnings.catch_warnings():  # PIL warns about corrupt EXIF before it fails: the reason given is enough
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
         return image_error(e)
     return ""

@@ -42,8 +42,8 @@ def import_unlabeled_folder(out, images_dir, *, workers: int | None = None, prog
 
     def samples(read: Iterator[tuple[str, bytes | None, str]]):
         for relative, data, reason in read:
-            if reason:
-                report.skipped.append((relative, reason))
+            if reason:  # the reason names the file, which its line already does
+                report.skipped.append((relative, reason.replace(f" {relative}:", ":", 1)))
                 continue
             report.kept += 1
             yield data, None
