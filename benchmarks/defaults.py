@@ -35,8 +35,10 @@ def make_data(work: Path, kind: str, existing: Path | None = None) -> dict[str, 
     """The kind's splits (made once in WORK/KIND), or a study's data in ``existing`` (unlabeled, labeled, val and
     test, its SeqCLR encoder in ``pre``): textssl demo's, to test the defaults on the demo's captchas."""
     if existing:
+        image = read_json(existing / "pre" / "config.json")["image"]  # the study's size, for the supervised arm too
         return {"unlabeled": existing / "unlabeled", "train": existing / "labeled", "val": existing / "val",
-                "test": existing / "test", "pretrain": existing / "pre"}
+                "test": existing / "test", "pretrain": existing / "pre",
+                "size": ["--width", image["width"], "--height", image["height"]]}
     paths = {"pretrain": work / kind / "pretrain"}
     for split, (count, seed) in SPLITS.items():
         paths[split] = work / kind / split
@@ -52,7 +54,7 @@ def run(work: Path, kind: str, data: dict, name: str, options: list[str]) -> dic
     init = ["--init", pre] if name != "supervised" else []
     if not finished(out):
         textssl("finetune", "--train", data["train"], "--val", data["val"], "--out", out, *init, *options,
-                "--num-labels", SPLITS["train"][0], "--no-progress")
+                *data.get("size", []), "--num-labels", SPLITS["train"][0], "--no-progress")
     if not (out / "test.json").is_file():
         textssl("evaluate", out, "--data", data["test"], "--json", out / "test.json")
     metrics, test = read_json(out / "metrics.json"), read_json(out / "test.json")
