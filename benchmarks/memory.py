@@ -1,6 +1,10 @@
 """Peak memory of pretraining against the number of unlabeled images: 200 SeqCLR steps on 50,000 and
 on 800,000 captchas, streamed from the LMDB.
 
+The smallest set is generated; the larger ones repeat its images (one LMDB entry per image, as many
+entries as the size says; on this CPU generating 800,000 captchas would take most of an hour, and
+what a streamed pretraining holds in memory depends on the number of entries, not on their pixels).
+
 The command runs as a child process; every 0.1 s its process tree (the training process and its
 data-loading workers) is read from /proc: the sum of the resident set sizes (RSS, which counts
 memory shared between the processes once per process) and the sum of the proportional set sizes
@@ -63,6 +67,14 @@ def peak_memory(command: list[str]) -> dict:
             "seconds": round(time.time() - started, 1)}
 
 
+def repeat(source: Path, out: Path, size: int) -> None:
+    from textssl.data.lmdb_io import LmdbReader, write_lmdb
+
+    reader = LmdbReader(source)
+    write_lmdb(out, ((reader.image_bytes(i % len(reader)), None) for i in range(size)), total=size,
+               map_size=4 * size * len(reader.image_bytes(0)) + 2**30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("work", type=Path)
@@ -70,10 +82,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     args = parser.parse_args()
     measurements = {}
+    smallest = args.work / f"unlabeled-{min(args.sizes)}"
+    if not smallest.exists():
+        textssl("data", "captcha", smallest, "--count", min(args.sizes), "--seed", 7)
     for size in args.sizes:
         data, run = args.work / f"unlabeled-{size}", args.work / f"pretrain-{size}-{os.getpid()}"
         if not data.exists():
-            textssl("data", "captcha", data, "--count", size, "--seed", 7)
+            repeat(smallest, data, size)
         command = [sys.executable, "-m", "textssl", "pretrain", "--method", "seqclr", "--data", str(data), "--out",
                    str(run), "--max-steps", str(args.steps), "--batch-size", "128", "--no-progress"]
         measurements[str(size)] = {"images": size, "lmdb_mib": round((data / "data.mdb").stat().st_size / 2**20, 1),
@@ -84,7 +99,7 @@ def main() -> None:
                                                  for key in ("peak_rss_mib", "peak_pss_mib")}
     path = write_result("cpu-memory", measurements, notes=[
         f"textssl pretrain --method seqclr --max-steps {args.steps} --batch-size 128 (2 data-loading workers), "
-        "default 128x32 captchas; peaks of the process tree's summed RSS and PSS, sampled every 0.1 s"])
+        "default 128x32 captchas (the larger sets repeat the smallest's images); peaks of the process tree's summed RSS and PSS, sampled every 0.1 s"])
     print(path)
 
 
