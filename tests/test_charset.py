@@ -2,7 +2,8 @@ import string
 
 import pytest
 
-from textssl.data.charset import BLANK, PRESETS, Charset
+from textssl.data.charset import PRESETS, Charset
+from textssl.models.decoders.ctc import CTCDecoder
 from textssl.errors import UserError
 
 PRESET_SIZES = {"digits": 10, "captcha": 36, "lower36": 36, "mixed62": 62, "full94": 94}
@@ -13,11 +14,10 @@ def test_preset_round_trip(name):
     charset = Charset.from_spec(name)
     assert charset.name == name
     assert len(charset) == PRESET_SIZES[name]
-    assert charset.num_classes == PRESET_SIZES[name] + 1
-    ids = charset.encode(charset.chars)
-    assert ids == list(range(1, len(charset) + 1))
-    assert BLANK not in ids
-    assert charset.decode(ids) == charset.chars
+    decoder = CTCDecoder(charset, 8)  # the blank is the CTC decoder's class 0, the characters 1..N
+    assert decoder.num_classes == PRESET_SIZES[name] + 1
+    ids, lengths = decoder.targets([charset.chars])
+    assert ids.tolist() == list(range(1, len(charset) + 1)) and lengths.tolist() == [len(charset)]
 
 
 def test_full94_is_printable_ascii_without_whitespace():
@@ -34,7 +34,7 @@ def test_literal_chars_spec():
     charset = Charset.from_spec("chars:xyz€")
     assert charset.name == "custom"
     assert charset.chars == "xyz€"
-    assert charset.decode(charset.encode("z€x")) == "z€x"
+    assert charset.invalid_chars("z€xq") == "q" and "€" in charset
 
 
 def test_file_spec_one_string(tmp_path):
@@ -42,7 +42,7 @@ def test_file_spec_one_string(tmp_path):
     path.write_text("abcДЖ\n", encoding="utf-8")
     charset = Charset.from_spec(str(path))
     assert charset.chars == "abcДЖ"
-    assert charset.decode(charset.encode("Жa")) == "Жa"
+    assert charset.invalid_chars("Жa") == ""
 
 
 def test_file_spec_one_char_per_line(tmp_path):
@@ -80,14 +80,9 @@ def test_empty_and_duplicate_chars():
         Charset("abcb")
 
 
-def test_encode_names_bad_characters():
+def test_bad_characters_are_named():
     charset = Charset.from_spec("captcha")
     with pytest.raises(UserError, match=r"'a#'"):
-        charset.encode("AB1a#a")
+        CTCDecoder(charset, 8).targets(["AB1a#a"])
     assert charset.invalid_chars("AB1a#a") == "a#"
     assert charset.invalid_chars("AB1") == ""
-
-
-def test_decode_skips_blank_and_out_of_range():
-    charset = Charset("abc")
-    assert charset.decode([0, 1, 0, 2, 99, -1, 3]) == "abc"

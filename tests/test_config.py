@@ -39,7 +39,7 @@ def test_yaml_numbers_written_as_strings_are_converted():
     ("max_steps", float("inf"), "p.yaml: 'max_steps' must be a whole number, got inf"),
     ("seed", 2**64, "p.yaml: 'seed' must be at most 18446744073709551615, got 18446744073709551616"),
     ("data", [], "p.yaml: 'data' must be a path or a list of paths, got []"),
-    ("height", 36, "p.yaml: 'height' must be a multiple of 8, got 36"),
+    ("height", 34, "p.yaml: 'height' must be a multiple of 4, got 34"),
     ("extra_callbacks", [], "p.yaml: unknown key 'extra_callbacks'"),
     ("learning_rate", 0.1, "p.yaml: unknown key 'learning_rate'"),
 ])

@@ -9,7 +9,8 @@ from PIL import Image
 import textssl.data.dataset as dataset_module
 from textssl.cli import main
 from textssl.data.charset import Charset
-from textssl.data.dataset import ImageSpec, LmdbTextDataset, ctc_frames, make_loader, to_tensor
+from textssl.models.decoders.ctc import CTCDecoder
+from textssl.data.dataset import ImageSpec, LmdbTextDataset, make_loader, to_tensor
 from textssl.data.lmdb_io import LmdbReader, write_lmdb
 from textssl.errors import UserError
 
@@ -38,11 +39,12 @@ def test_empty_and_out_of_charset_labels_are_skipped_with_a_warning(mixed_lmdb, 
     assert mixed_lmdb in message and "skipped 2" in message and "label-000000002" in message
 
 
-def test_labels_longer_than_the_ctc_frames_are_skipped(tmp_path, caplog):
-    assert ctc_frames("AB") == 2 and ctc_frames("AAB") == 4 and ctc_frames("AAA") == 5
+def test_labels_the_recognizer_cannot_emit_are_skipped(tmp_path, caplog):
     write_lmdb(tmp_path / "db", [(_png(64, 16), "AB12"), (_png(64, 16), "AAA")])
+    misfit = CTCDecoder(CHARSET, 8).misfit
     with caplog.at_level(logging.WARNING, logger="textssl"):
-        dataset = LmdbTextDataset(str(tmp_path / "db"), ImageSpec(), charset=CHARSET, labeled=True, max_frames=4)
+        dataset = LmdbTextDataset(str(tmp_path / "db"), ImageSpec(), charset=CHARSET, labeled=True,
+                                  misfit=lambda text: misfit(text, 4))
     assert dataset.labels == ["AB12"]
     assert "needs 5 CTC frames, the model has 4" in caplog.text
 

@@ -8,7 +8,9 @@ from safetensors.torch import load_file
 
 from textssl.cli import main
 from textssl.data.lmdb_io import LmdbReader
-from textssl.models.crnn import Recognizer, model_config
+from textssl.data.charset import Charset
+from textssl.models.assembly import assemble
+from textssl.models.recognizer import Recognizer
 
 
 def test_pretrain_finetune_evaluate_predict(tiny_data, tmp_path, capsys, caplog):
@@ -68,8 +70,8 @@ def test_frozen_protocol_keeps_every_encoder_weight(tiny_data, tmp_path):
     assert encoder and all(torch.equal(encoder[k], model[k]) for k in encoder)  # BatchNorm statistics included
     assert json.loads((run / "metrics.json").read_text())["stages"][0]["frozen"] == ["encoder"]
     torch.manual_seed(0)  # the initial weights that fine-tuning started from
-    initial = Recognizer(model_config("small"), 37).state_dict()
-    assert not torch.equal(initial["head.weight"], model["head.weight"])  # while the decoder trained
+    initial = Recognizer(assemble(), Charset.from_spec("captcha")).state_dict()
+    assert not torch.equal(initial["decoder.head.weight"], model["decoder.head.weight"])  # while the decoder trained
 
 
 def test_contextual_features_and_bilstm_head_pretrain_the_sequence_model(tiny_data, tmp_path):
@@ -83,18 +85,19 @@ def test_contextual_features_and_bilstm_head_pretrain_the_sequence_model(tiny_da
                  "--no-progress"]) == 0
     assert json.loads((run / "metrics.json").read_text())["stages"][0]["frozen"] == ["encoder", "sequence"]
     # the pretrained sequence model keeps its own architecture: no untrained shortcut to freeze beside it
-    assert json.loads((run / "config.json").read_text())["model"]["shortcut"] is False
+    assert json.loads((run / "config.json").read_text())["assembly"]["sequence_options"]["shortcut"] is False
 
 
 def test_finetuning_takes_the_model_and_image_size_of_its_init_run(tiny_data, tmp_path):
     pre, run = tmp_path / "pre", tmp_path / "run"
     assert main(["pretrain", "--data", tiny_data["unlabeled"], "--out", str(pre), "--max-steps", "1",
-                 "--batch-size", "32", "--model", "large", "--width", "96", "--no-progress"]) == 0
+                 "--batch-size", "32", "--encoder-size", "large", "--width", "96", "--no-progress"]) == 0
     assert main(["finetune", "--train", tiny_data["train"], "--val", tiny_data["val"], "--out", str(run),
                  "--init", str(pre), "--max-steps", "1", "--batch-size", "32", "--no-progress"]) == 0
     config = json.loads((run / "config.json").read_text())
-    assert (config["finetune"]["model"], config["finetune"]["width"], config["image"]["width"]) == ("large", 96, 96)
-    assert config["model"]["dim"] == 256  # the large encoder's
+    assert (config["finetune"]["encoder_size"], config["finetune"]["width"], config["image"]["width"]) == \
+        ("large", 96, 96)
+    assert config["assembly"]["encoder_options"]["dim"] == 256  # the large encoder's
 
 
 def test_a_run_prints_no_lightning_banner(tiny_data, tmp_path):

@@ -3,7 +3,11 @@ import torch
 
 from textssl.data.charset import Charset
 from textssl.eval.metrics import cer, one_minus_ned, text_metrics, word_accuracy
-from textssl.models.ctc import greedy_decode
+from textssl.models.decoders.ctc import CTCDecoder, ctc_frames
+
+
+def greedy_decode(logits, chars="a"):
+    return CTCDecoder(Charset(chars), 4).decode(logits)
 
 
 def test_cer_single_pair():
@@ -33,16 +37,29 @@ def test_greedy_decode_merges_repeats_and_drops_blanks():
     charset = Charset("abc")
     # path a a _ a b b _ _ c  -> "aabc"
     batch = torch.stack([_logits([1, 1, 0, 1, 2, 2, 0, 0, 3]), _logits([0, 0, 0, 0, 0, 0, 0, 0, 0])])
-    (ids, conf), (empty, _) = greedy_decode(batch)
-    assert charset.decode(ids) == "aabc"
-    assert empty == []
+    (text, conf), (empty, _) = greedy_decode(batch, charset.chars)
+    assert text == "aabc"
+    assert empty == ""
     assert 0.0 < conf <= 1.0
 
 
 def test_confidence_is_the_probability_of_the_text_over_every_alignment():
     # two frames, classes blank and 'a': P("a") = p(a a) + p(a _) + p(_ a)
     probs = torch.tensor([[0.3, 0.7], [0.6, 0.4]])
-    ((ids, conf),) = greedy_decode(probs.log()[None])
-    assert ids == [1] and conf == pytest.approx(0.7 * 0.4 + 0.7 * 0.6 + 0.3 * 0.4)
-    ((ids, conf),) = greedy_decode(torch.tensor([[0.9, 0.1], [0.8, 0.2]]).log()[None])
-    assert ids == [] and conf == pytest.approx(0.9 * 0.8)  # the empty text: blank at every frame
+    ((text, conf),) = greedy_decode(probs.log()[None])
+    assert text == "a" and conf == pytest.approx(0.7 * 0.4 + 0.7 * 0.6 + 0.3 * 0.4)
+    ((text, conf),) = greedy_decode(torch.tensor([[0.9, 0.1], [0.8, 0.2]]).log()[None])
+    assert text == "" and conf == pytest.approx(0.9 * 0.8)  # the empty text: blank at every frame
+
+
+def test_ctc_frames_and_the_decoder_s_misfit():
+    assert ctc_frames("AB") == 2 and ctc_frames("AAB") == 4 and ctc_frames("AAA") == 5
+    decoder = CTCDecoder(Charset("AB"), 4)
+    assert decoder.misfit("AAB", 4) == "" and decoder.misfit("AAA", 4) == "needs 5 CTC frames, the model has 4"
+
+
+def test_ctc_loss_is_the_negative_log_probability_of_the_text_per_character():
+    decoder = CTCDecoder(Charset("a"), 4)
+    probs = torch.tensor([[0.3, 0.7], [0.6, 0.4]])  # P("a") = 0.7 * 0.4 + 0.7 * 0.6 + 0.3 * 0.4 = 0.82
+    loss = decoder.loss(probs.log()[None], decoder.targets(["a"]))
+    assert loss.item() == pytest.approx(-torch.tensor(0.82).log().item(), rel=1e-5)

@@ -9,7 +9,8 @@ from safetensors.torch import load_file, save_file
 from textssl.cli import main
 from textssl.data.charset import Charset
 from textssl.data.dataset import ImageSpec, LmdbTextDataset
-from textssl.models.crnn import Recognizer, model_config
+from textssl.models.assembly import assemble
+from textssl.models.recognizer import Recognizer
 from textssl.train.self_train import pseudo_label
 
 
@@ -20,24 +21,26 @@ def reads_a(tiny_data, tmp_path_factory):
     assert main(["finetune", "--train", tiny_data["train"], "--val", tiny_data["val"], "--out", str(run),
                  "--max-steps", "1", "--batch-size", "32", "--no-progress"]) == 0
     weights = load_file(str(run / "model.safetensors"))
-    weights["head.weight"].zero_()
-    weights["head.bias"].fill_(0.0)
-    weights["head.bias"][Charset.from_spec("captcha").encode("A")[0]] = 30.0
+    weights["decoder.head.weight"].zero_()
+    weights["decoder.head.bias"].fill_(0.0)
+    weights["decoder.head.bias"][1 + Charset.from_spec("captcha").chars.index("A")] = 30.0  # class 0: the blank
     save_file(weights, str(run / "model.safetensors"))
     return run
 
 
 def test_pseudo_labels_keep_the_confident_readings(tiny_data, reads_a):
     charset = Charset.from_spec("captcha")
-    model = Recognizer(model_config("small"), charset.num_classes)
+    model = Recognizer(assemble(), charset)
     model.load_state_dict(load_file(str(reads_a / "model.safetensors")))
     unlabeled = LmdbTextDataset(tiny_data["unlabeled"], ImageSpec())
-    indices, texts, confidences = pseudo_label(model, charset, unlabeled, threshold=0.9, max_frames=32, workers=0)
+    indices, texts, confidences = pseudo_label(model, unlabeled, threshold=0.9, workers=0)
     assert indices == list(range(256)) and set(texts) == {"A"} and min(confidences) > 0.99
-    assert pseudo_label(model, charset, unlabeled, threshold=0.9, max_frames=0, workers=0)[0] == []  # too long
+    model.misfit = lambda text: "too long"  # a reading the decoder could not emit is no pseudo-label
+    assert pseudo_label(model, unlabeled, threshold=0.9, workers=0)[0] == []
+    del model.misfit
     with torch.no_grad():
-        model.head.bias.zero_()  # now no class stands out: no reading is confident
-    assert pseudo_label(model, charset, unlabeled, threshold=0.5, max_frames=32, workers=0)[0] == []
+        model.decoder.head.bias.zero_()  # now no class stands out: no reading is confident
+    assert pseudo_label(model, unlabeled, threshold=0.5, workers=0)[0] == []
 
 
 def test_self_train_protocol_writes_the_pseudo_labels_and_trains_on_them(tiny_data, reads_a, tmp_path, capsys):

@@ -108,7 +108,7 @@ def test_study_over_seeds_reuses_the_cells_it_has(tmp_path, monkeypatch, capsys)
     ("supervised: {max_steps: 9}", "'supervised.max_steps': the supervised arm shares it"),
     ("supervised: {augment: seqclr}", "its own options are lrs, warmup, weight_decay, optimizer"),
     ("supervised: {warmup: 2}", "finetune / supervised: 'warmup'"),
-    ("pretrain: {model: large}", "'model' is 'large' but finetune 'model' is 'small'"),
+    ("pretrain: {encoder_size: large}", "'encoder_size' is 'large' but finetune 'encoder_size' is None"),
     ("finetune: {devices: 2}", "finetune 'devices' is '2': a study trains on one device"),
     ("method_options: {simclr: {devices: auto}}", "method_options.simclr 'devices' is 'auto'"),
     ("reference: [{method: a (b, c), labels: 1, word_accuracy: 0.5, source: x}]", "quote text with commas"),
@@ -202,7 +202,7 @@ def test_recognizers_and_self_train_arms_beside_every_method_and_the_supervised_
                     for m in ("simclr", "supervised", "simclr+self-train", "supervised+self-train")]
     for r in rows:
         config = json.loads((Path(r["run"]) / "config.json").read_text())
-        assert config["model"]["shortcut"] == (r["recognizer"] == "shortcut")
+        assert config["assembly"]["sequence_options"]["shortcut"] == (r["recognizer"] == "shortcut")
         if r["method"].endswith("+self-train"):
             base = next(b for b in rows if b["recognizer"] == r["recognizer"] and b["method"] == r["method"][:-11])
             assert config["finetune"]["protocol"] == "self-train" and config["finetune"]["init"] == base["run"]

@@ -13,9 +13,9 @@ from PIL import Image
 
 from textssl.data.dataset import ImageSpec, decode_image, to_tensor
 from textssl.errors import UserError
-from textssl.models.crnn import ModelConfig, Recognizer
-from textssl.train.recognition import decode_texts
-from textssl.train.run_dir import MODEL_WEIGHTS, load_weights, read_charset, read_config
+from textssl.models.assembly import from_config
+from textssl.models.recognizer import Recognizer, upgrade_weights
+from textssl.run_dir import MODEL_WEIGHTS, load_weights, read_charset, read_config
 
 
 class TextRecognizer:
@@ -27,9 +27,9 @@ class TextRecognizer:
     def load(cls, run: str | Path, device: str | None = None) -> "TextRecognizer":
         run, config = read_config(run, MODEL_WEIGHTS, "recognizer")
         charset = read_charset(run, config)
-        model = Recognizer(ModelConfig.from_dict(config["model"], run), charset.num_classes)
+        model = Recognizer(from_config(config, str(run)), charset)
         try:
-            model.load_state_dict(load_weights(run / MODEL_WEIGHTS))
+            model.load_state_dict(upgrade_weights(load_weights(run / MODEL_WEIGHTS)))
         except RuntimeError as exc:  # the first line only says "Error(s) in loading state_dict"; then one per key
             lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
             reason = lines[1] if len(lines) > 1 else lines[0]
@@ -50,7 +50,7 @@ class TextRecognizer:
     @torch.inference_mode()
     def predict_batch(self, images: torch.Tensor) -> list[tuple[str, float]]:
         """uint8 images [B, C, H, W] (already resized and padded) -> (text, confidence) per image."""
-        return decode_texts(self.model, images.to(self.device, non_blocking=True), self.charset)
+        return self.model.read(images.to(self.device, non_blocking=True))
 
     def predict(self, images, batch_size: int = 64) -> list[tuple[str, float]]:
         """PIL images or paths -> (text, confidence) per image."""

@@ -20,7 +20,10 @@ COMMON_HELP = {
     "augment": "view pipeline: captcha, seqclr, seqclr-light (seqclr without perspective, speckle or sharpening)"
                " or none",
     "strength": "augmentation strength, 0 to 2",
-    "model": "model size: small or large",
+    "encoder": "encoder: cnn (the CRNN's), resnet or vit",
+    "encoder_size": "encoder size: cnn small or large, resnet small or base, vit micro, tiny or small "
+                    "(default: the first)",
+    "sequence": "sequence model after the encoder: bilstm, none or transformer",
     "shortcut": "linear shortcut around the BiLSTM (--no-shortcut: the classic CRNN)",
     "height": "image height", "width": "image width (padded)",
     "channels": "1 (grey) or 3 (RGB)", "seed": "random seed",
@@ -55,7 +58,12 @@ FINETUNE_HELP = {
     "charset": "charset preset, file or chars:... (default: a recognizer --init's, else the one stored in the "
                "training LMDB, else the characters of its labels)",
     "val_every": "validate every N steps (default: a tenth of each stage)",
-    "model": "model size: small or large (default: the --init run's, else small)",
+    "encoder": "encoder: cnn (the CRNN's), resnet or vit (default: the --init run's, else cnn)",
+    "sequence": "sequence model: bilstm, none or transformer (default: a pretrained one's, else bilstm)",
+    "decoder": "decoder: ctc, attention (LSTM with attention) or transformer (default: a recognizer --init's, "
+               "else ctc)",
+    "max_length": "attention and transformer decoders: the longest text they emit",
+    "rectify": "tps: a thin-plate-spline rectifier before the encoder",
     "height": "image height (default: the --init run's, else 32)",
     "width": "image width, padded (default: the --init run's, else 128)",
     "channels": "1 (grey) or 3 (RGB) (default: the --init run's, else 1)",
@@ -224,7 +232,7 @@ def _data(args) -> None:
 def _check_inputs(args) -> None:
     """The paths a command reads exist and are of the right kind, before torch is imported."""
     from textssl.data.lmdb_io import locate
-    from textssl.train.run_dir import MODEL_WEIGHTS, read_config
+    from textssl.run_dir import MODEL_WEIGHTS, read_config
 
     lmdbs = {"pretrain": ("data",), "finetune": ("train", "val", "unlabeled"), "evaluate": ("data",)}
     for option in lmdbs.get(args.cmd, ()):

@@ -1,12 +1,11 @@
-"""Character sets: text <-> class ids for CTC (0 is the blank, characters are 1..N)."""
+"""Character sets: the ordered characters a recognizer reads. Each decoder maps them to its own
+class ids (textssl.models.decoders)."""
 from __future__ import annotations
 
 import os
 import string
 
 from textssl.errors import UserError
-
-BLANK = 0
 
 PRESETS: dict[str, str] = {
     "digits": string.digits,
@@ -20,7 +19,7 @@ CHARS_PREFIX = "chars:"
 
 
 class Charset:
-    """An ordered set of characters; character ``chars[k]`` has class id ``k + 1``."""
+    """An ordered set of characters."""
 
     def __init__(self, chars: str, name: str | None = None):
         if not chars:
@@ -32,18 +31,13 @@ class Charset:
             seen.add(c)
         self.chars = chars
         self.name = name or "custom"
-        self._ids = {c: i + 1 for i, c in enumerate(chars)}
+        self._set = set(chars)
 
     def __len__(self) -> int:
         return len(self.chars)
 
-    @property
-    def num_classes(self) -> int:
-        """Number of classes including the CTC blank."""
-        return len(self.chars) + 1
-
     def __contains__(self, char: str) -> bool:
-        return char in self._ids
+        return char in self._set
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Charset) and self.chars == other.chars
@@ -56,23 +50,7 @@ class Charset:
 
     def invalid_chars(self, text: str) -> str:
         """Characters of ``text`` not in the charset, each once, in order of first appearance."""
-        return "".join(dict.fromkeys(c for c in text if c not in self._ids))
-
-    def encode(self, text: str) -> list[int]:
-        bad = self.invalid_chars(text)
-        if bad:
-            raise UserError(f"text {text!r} has characters outside the charset {self.name!r}: {bad!r}")
-        return [self._ids[c] for c in text]
-
-    def decode(self, ids) -> str:
-        """Ids to text; the blank and ids outside 1..N are skipped (no CTC collapsing here)."""
-        n = len(self.chars)
-        out = []
-        for i in ids:
-            i = int(i)
-            if 1 <= i <= n:
-                out.append(self.chars[i - 1])
-        return "".join(out)
+        return "".join(dict.fromkeys(c for c in text if c not in self._set))
 
     @classmethod
     def from_spec(cls, spec: str) -> Charset:

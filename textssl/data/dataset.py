@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
@@ -79,8 +80,8 @@ def refuse_mostly_skipped(path: str, total: int, kept: int, first: str, allow_sk
 class LmdbTextDataset(Dataset):
     """Samples of one or more LMDBs: (uint8 image [C, H, W], content width, label; '' when unlabeled).
 
-    With ``labeled``, rows with an empty label, characters outside the charset or more CTC frames
-    than ``max_frames`` are left out with one warning line; ``num_labels`` keeps a seeded random
+    With ``labeled``, rows with an empty label, characters outside the charset or a label that
+    ``misfit`` (the recognizer's) finds it cannot emit are left out with one warning line; ``num_labels`` keeps a seeded random
     subset of that many rows. An LMDB of which fewer than half of the rows can be used (labels left
     out, or images that cannot be decoded among a probe of them) is refused unless ``allow_skipped``.
     The index is two integer arrays, so memory stays flat in the number of samples.
@@ -88,7 +89,7 @@ class LmdbTextDataset(Dataset):
 
     def __init__(self, paths: str | list[str], spec: ImageSpec, *, charset: Charset | None = None,
                  labeled: bool = False, num_labels: int | None = None, seed: int = 0,
-                 max_frames: int | None = None, allow_skipped: bool = False):
+                 misfit: Callable[[str], str] | None = None, allow_skipped: bool = False):
         paths = [paths] if isinstance(paths, str) else list(paths)
         self.spec, self.allow_skipped = spec, allow_skipped
         self.readers = [LmdbReader(p) for p in paths]
@@ -100,7 +101,7 @@ class LmdbTextDataset(Dataset):
             kept, first = np.arange(len(reader), dtype=np.int64), ""
             if labeled:
                 labels = [reader.label(i) or "" for i in range(len(reader))]
-                kept, labels, first = _valid_rows(paths[r], labels, charset, max_frames, allow_skipped)
+                kept, labels, first = _valid_rows(paths[r], labels, charset, misfit, allow_skipped)
                 self.labels += labels
             self.left_out.append((len(kept) / max(1, len(reader)), first))
             sources.append(np.full(len(kept), r, dtype=np.int32))
@@ -181,24 +182,17 @@ class LmdbTextDataset(Dataset):
         self.refuse_undecodable(rows, decoded, first)
 
 
-def ctc_frames(text: str) -> int:
-    """Frames CTC needs to emit ``text``: one per character plus a blank between repeated ones."""
-    return len(text) + sum(a == b for a, b in zip(text, text[1:]))
-
-
-def _label_problem(text: str, charset: Charset | None, max_frames: int | None) -> str:
+def _label_problem(text: str, charset: Charset | None, misfit: Callable[[str], str] | None) -> str:
     if not text:
         return "empty label"
     if charset and (invalid := charset.invalid_chars(text)):
         return f"{invalid!r} outside charset '{charset.name}'"
-    if max_frames and (frames := ctc_frames(text)) > max_frames:
-        return f"needs {frames} CTC frames, the model has {max_frames}"
-    return ""
+    return misfit(text) if misfit else ""
 
 
-def _valid_rows(path, labels, charset, max_frames, allow_skipped) -> tuple[np.ndarray, list[str], str]:
+def _valid_rows(path, labels, charset, misfit, allow_skipped) -> tuple[np.ndarray, list[str], str]:
     """(rows with a usable label, their labels, the first reason a row was left out or "")."""
-    problems = [_label_problem(text, charset, max_frames) for text in labels]
+    problems = [_label_problem(text, charset, misfit) for text in labels]
     bad = [i for i, problem in enumerate(problems) if problem]
     first = f"label-{bad[0] + 1:09d}, {problems[bad[0]]}" if bad else ""
     if bad:

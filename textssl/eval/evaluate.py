@@ -8,7 +8,7 @@ from textssl.api import TextRecognizer
 from textssl.data.dataset import LmdbTextDataset, make_loader
 from textssl.errors import UserError
 from textssl.eval.metrics import text_metrics
-from textssl.train.run_dir import write_json
+from textssl.run_dir import write_json
 
 
 def evaluate_run(run: str | Path, data: str | list[str], *, batch_size: int = 64, json_path: str | None = None,

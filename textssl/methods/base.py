@@ -7,7 +7,7 @@ from torch import nn
 from textssl.errors import UserError
 from textssl.methods import MAPPINGS
 from textssl.methods.mapping import map_instances
-from textssl.models.crnn import PretrainBackbone
+from textssl.models.recognizer import PretrainBackbone
 
 
 class SSLMethod(nn.Module):

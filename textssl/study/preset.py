@@ -159,7 +159,7 @@ def _check_configs(preset: dict, where: str) -> None:
         if "self_train" in preset:
             self_train_config(preset, supervised[0], "-", "-", "-", where)
         for method, pre in pretrained.items():
-            for key in ("model", "channels"):
+            for key in ("encoder", "encoder_size", "channels"):
                 ssl_value, scratch = getattr(pre, key), getattr(tuned[0], key) or _DEFAULTS[key]
                 if ssl_value != scratch:
                     raise UserError(f"{where}: pretrain / method_options.{method} '{key}' is {ssl_value!r} but "

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from textssl.data.charset import Charset  # noqa: E402
 from textssl.data.lmdb_io import LmdbReader  # noqa: E402
 from textssl.eval.metrics import text_metrics  # noqa: E402
-from textssl.train.run_dir import replaced_atomically  # noqa: E402
+from textssl.run_dir import replaced_atomically  # noqa: E402
 
 
 def tesseract_row(test_lmdb: str, charset: str) -> tuple[dict | None, str]:

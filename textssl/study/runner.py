@@ -36,7 +36,7 @@ from textssl.study.preset import (
 from textssl.study.report import summarise, tesseract_row, write_report
 from textssl.train.finetune import FinetuneConfig, finetune, settle_model
 from textssl.train.pretrain import LAST_CHECKPOINT, PretrainConfig, pretrain
-from textssl.train.run_dir import CONFIG, METRICS, write_json
+from textssl.run_dir import CONFIG, METRICS, write_json
 
 log = logging.getLogger("textssl")
 SPEC = "spec.json"

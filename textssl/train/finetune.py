@@ -15,10 +15,11 @@ from textssl.data.charset import Charset
 from textssl.data.dataset import ImageSpec, LmdbTextDataset, make_loader
 from textssl.data.lmdb_io import LmdbReader
 from textssl.errors import UserError
-from textssl.models.crnn import ModelConfig, Recognizer, model_config
+from textssl.models.assembly import assemble, encoder_size, from_config
+from textssl.models.recognizer import Recognizer, upgrade_weights
 from textssl.train.options import FINETUNE_STEPS, FinetuneConfig, TrainOptions
 from textssl.train.recognition import RecognizerTask
-from textssl.train.run_dir import (
+from textssl.run_dir import (
     CONFIG,
     ENCODER_WEIGHTS,
     METRICS,
@@ -32,7 +33,7 @@ from textssl.train.run_dir import (
 )
 from textssl.train.trainer import BestWeights, is_main_process, make_trainer, num_processes
 
-MODEL_KEYS = ("model", "height", "width", "channels")
+MODEL_KEYS = ("encoder", "encoder_size", "height", "width", "channels")  # an --init run decides these
 RECOGNIZER_PROTOCOLS = ("full", "self-train")  # the protocols that may start from a fine-tuned recognizer
 log = logging.getLogger("textssl")
 __all__ = ["FinetuneConfig", "finetune", "settle_model"]
@@ -45,13 +46,14 @@ def init_kind(init: str) -> str:
 
 
 def settle_model(cfg: FinetuneConfig) -> FinetuneConfig:
-    """``cfg`` with the model size and image shape filled in: the --init run's, else the defaults.
+    """``cfg`` with the recognizer's parts and image shape filled in: the --init run's, else the defaults.
     A value given that differs from the --init run's is refused: its weights were made for that one."""
     if cfg.protocol == "self-train" and cfg.init is None:
         raise UserError("--protocol self-train needs --init RUN, a fine-tuned recognizer, and --unlabeled LMDB")
     if cfg.init is None:
         defaults = {f.name: f.default for f in dataclasses.fields(TrainOptions) if f.name in MODEL_KEYS}
-        return dataclasses.replace(cfg, **{k: defaults[k] for k in MODEL_KEYS if getattr(cfg, k) is None})
+        filled = {k: defaults[k] for k in MODEL_KEYS if getattr(cfg, k) is None}
+        return dataclasses.replace(cfg, **filled, sequence=cfg.sequence or "bilstm", decoder=cfg.decoder or "ctc")
     kind = init_kind(cfg.init)
     if kind == "recognizer" and cfg.protocol not in RECOGNIZER_PROTOCOLS:
         raise UserError(f"--init {cfg.init} is a fine-tuned recognizer: it starts --protocol full or self-train; "
@@ -60,14 +62,20 @@ def settle_model(cfg: FinetuneConfig) -> FinetuneConfig:
         raise UserError(f"--protocol self-train starts from a fine-tuned recognizer; --init {cfg.init} is a "
                         f"pretraining run (fine-tune it first)")
     _, pre = read_config(cfg.init, ENCODER_WEIGHTS if kind == "pretrain" else MODEL_WEIGHTS, kind)
-    options = pre.get(kind if kind == "pretrain" else "finetune", {})
-    built = {"model": options.get("model", "small"), **pre["image"]}
-    for key in MODEL_KEYS:
+    built = from_config(pre, cfg.init)
+    taken = {"encoder": built.encoder, "encoder_size": encoder_size(built), "height": built.height,
+             "width": built.width, "channels": built.in_channels}
+    if kind == "recognizer" or pre.get("pretrain", {}).get("features") == "contextual":  # a trained sequence model
+        taken["sequence"] = built.sequence
+    if kind == "recognizer":
+        taken["decoder"] = built.decoder
+    for key, value in taken.items():
         given = getattr(cfg, key)
-        if given is not None and given != built[key]:
-            raise UserError(f"--{key} {given}: the --init run {cfg.init} was trained with {built[key]}; "
-                            f"leave --{key} out or give {built[key]}")
-    return dataclasses.replace(cfg, **{k: built[k] for k in MODEL_KEYS})
+        if given is not None and value is not None and given != value:
+            option = "--" + key.replace("_", "-")
+            raise UserError(f"{option} {given}: the --init run {cfg.init} was trained with {value}; "
+                            f"leave {option} out or give {value}")
+    return dataclasses.replace(cfg, **{"sequence": cfg.sequence or "bilstm", "decoder": cfg.decoder or "ctc", **taken})
 
 
 def settle_charset(cfg: FinetuneConfig) -> Charset:
@@ -101,18 +109,22 @@ def settle_charset(cfg: FinetuneConfig) -> Charset:
 def build_model(cfg: FinetuneConfig, charset: Charset) -> tuple[Recognizer, ImageSpec, tuple[str, ...]]:
     """The recognizer, its image spec and the names of the modules that came from --init (``cfg`` settled)."""
     spec = ImageSpec(cfg.height, cfg.width, cfg.channels)
+    assembly = assemble(encoder=cfg.encoder, encoder_size=cfg.encoder_size, sequence=cfg.sequence,
+                        shortcut=cfg.shortcut, decoder=cfg.decoder, max_length=cfg.max_length, rectify=cfg.rectify,
+                        in_channels=cfg.channels, height=cfg.height, width=cfg.width)
     if cfg.init is None:
-        return Recognizer(model_config(cfg.model, cfg.channels, cfg.height, cfg.shortcut), charset.num_classes), \
-            spec, ()
+        return Recognizer(assembly, charset), spec, ()
     kind = init_kind(cfg.init)
     run, config = read_config(cfg.init, ENCODER_WEIGHTS if kind == "pretrain" else MODEL_WEIGHTS, kind)
-    weights = load_weights(run / (ENCODER_WEIGHTS if kind == "pretrain" else MODEL_WEIGHTS))
+    weights = upgrade_weights(load_weights(run / (ENCODER_WEIGHTS if kind == "pretrain" else MODEL_WEIGHTS)))
     pretrained = tuple(sorted({key.split(".", 1)[0] for key in weights}))
-    # the architecture is the --init run's; --shortcut decides only around a sequence model it did not train
-    mcfg = ModelConfig.from_dict(config["model"], cfg.init)
-    if "sequence" not in pretrained:
-        mcfg = dataclasses.replace(mcfg, shortcut=cfg.shortcut)
-    model = Recognizer(mcfg, charset.num_classes)
+    built = from_config(config, cfg.init)  # its parts' options exactly, whatever size names say today
+    assembly = dataclasses.replace(assembly, encoder_options=built.encoder_options)
+    if "sequence" in pretrained:  # --shortcut decides only around a sequence model the --init run did not train
+        assembly = dataclasses.replace(assembly, sequence_options=built.sequence_options)
+    if kind == "recognizer":
+        assembly = dataclasses.replace(assembly, decoder_options=built.decoder_options, rectify=built.rectify)
+    model = Recognizer(assembly, charset)
     try:
         result = model.load_state_dict(weights, strict=False)
         misfits = result.unexpected_keys + [k for k in result.missing_keys if k.split(".", 1)[0] in pretrained]
@@ -154,7 +166,7 @@ class FinetuneRun:
 
     def stage(self, name: str, steps: int, lr: float, frozen: tuple, train_loader) -> None:
         cfg = self.cfg
-        task = RecognizerTask(self.model, self.charset, self.augment, lr=lr, weight_decay=cfg.weight_decay,
+        task = RecognizerTask(self.model, self.augment, lr=lr, weight_decay=cfg.weight_decay,
                               total_steps=steps, warmup=cfg.warmup, optimizer=cfg.optimizer, frozen=frozen)
         val_every = min(cfg.val_every or max(1, steps // 10), steps)
         trainer = make_trainer(self.out, name, max_steps=steps, callbacks=[self.best, *cfg.extra_callbacks],
@@ -166,7 +178,7 @@ class FinetuneRun:
 
     def validate(self, name: str) -> float:
         """Validate the model as it is (before any stage of this run), so that the best weights start there."""
-        task = RecognizerTask(self.model, self.charset, self.augment, lr=0.0, weight_decay=0.0, total_steps=1,
+        task = RecognizerTask(self.model, self.augment, lr=0.0, weight_decay=0.0, total_steps=1,
                               warmup=0.0)
         make_trainer(self.out, name, max_steps=1, callbacks=[self.best], progress=False, val_every=1,
                      precision=self.cfg.precision, devices=self.cfg.devices).validate(task, self.val_loader,
@@ -193,10 +205,9 @@ def finetune(cfg: FinetuneConfig) -> dict:
     torch.manual_seed(cfg.seed)
     charset = settle_charset(cfg)
     model, spec, pretrained = build_model(cfg, charset)
-    frames = model.frames(spec)
     train_set = LmdbTextDataset(cfg.train, spec, charset=charset, labeled=True, num_labels=cfg.num_labels,
-                                seed=cfg.seed, max_frames=frames, allow_skipped=cfg.allow_skipped)
-    val_set = LmdbTextDataset(cfg.val, spec, charset=charset, labeled=True, max_frames=frames,
+                                seed=cfg.seed, misfit=model.misfit, allow_skipped=cfg.allow_skipped)
+    val_set = LmdbTextDataset(cfg.val, spec, charset=charset, labeled=True, misfit=model.misfit,
                               allow_skipped=cfg.allow_skipped)
     train_loader = make_loader(train_set, cfg.batch_size, shuffle=True, drop_last=True, workers=cfg.workers)
     val_loader = make_loader(val_set, 256, shuffle=False, workers=cfg.workers)
@@ -204,7 +215,7 @@ def finetune(cfg: FinetuneConfig) -> dict:
     steps = budget(cfg, len(train_loader), processes)
     plan = stages(cfg, steps, pretrained)
 
-    config = {"kind": "recognizer", "model": model.cfg.to_dict(), "image": spec.to_dict(),
+    config = {"kind": "recognizer", "assembly": model.assembly.to_dict(), "image": spec.to_dict(),
               "charset_name": charset.name, "pretrained_modules": list(pretrained), "finetune": cfg.saved()}
     if is_main_process():
         save_run(out, config, charset)
@@ -212,7 +223,7 @@ def finetune(cfg: FinetuneConfig) -> dict:
     trainer = FinetuneRun(cfg, model, charset, out, val_loader)
     for name, stage_steps, lr, frozen in plan:
         trainer.stage(name, stage_steps, lr, frozen, train_loader)
-    rounds = self_train(cfg, trainer, train_set, frames, steps) if cfg.protocol == "self-train" else []
+    rounds = self_train(cfg, trainer, train_set, steps) if cfg.protocol == "self-train" else []
     metrics = {"val_word_accuracy": trainer.best.best, "train_seconds": time.time() - start, "steps": steps,
                "trained_steps": trainer.trained_steps, "train_samples": len(train_set),
                "parameters": sum(p.numel() for p in model.parameters()),

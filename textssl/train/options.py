@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from textssl.augment import PIPELINES
 from textssl.config import api_only, at_least, choice, fraction, multiple_of, within
 from textssl.methods import MAPPINGS, METHODS
-from textssl.models import FEATURES, HEADS, MODEL_SIZES
+from textssl.models import DECODERS, ENCODER_SIZES, ENCODERS, FEATURES, HEADS, RECTIFIERS, SEQUENCES
 
 OPTIMIZERS = ("adamw", "sgd")
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
@@ -27,9 +27,11 @@ class TrainOptions:
     warmup: float = fraction(0.05)
     augment: str = choice("captcha", PIPELINES)
     strength: float = within(1.0, 0.0, 2.0)
-    model: str = choice("small", MODEL_SIZES)
-    shortcut: bool = True
-    height: int = multiple_of(32, 8)
+    encoder: str = choice("cnn", ENCODERS)
+    encoder_size: str | None = choice(None, tuple(dict.fromkeys(s for sizes in ENCODER_SIZES.values() for s in sizes)))
+    sequence: str = choice("bilstm", SEQUENCES)
+    shortcut: bool = True  # bilstm: the linear shortcut around it
+    height: int = multiple_of(32, 4)
     width: int = at_least(128, 8)
     channels: int = choice(1, (1, 3))
     seed: int = within(0, -2**63, 2**64 - 1)  # torch.manual_seed's range
@@ -78,11 +80,15 @@ class FinetuneConfig(TrainOptions):
     val_every: int | None = at_least(None, 1)
     early_stopping: int | None = at_least(None, 1)
     clip: float = at_least(5.0, 0.0)
-    # None: the --init run's, or without --init the pretraining defaults (small, 32, 128, 1)
-    model: str | None = choice(None, MODEL_SIZES)
-    height: int | None = multiple_of(None, 8)
+    # None: the --init run's, or without --init the pretraining defaults (cnn, its first size, 32, 128, 1)
+    encoder: str | None = choice(None, ENCODERS)
+    sequence: str | None = choice(None, SEQUENCES)  # None: a pretrained one's, else bilstm
+    height: int | None = multiple_of(None, 4)
     width: int | None = at_least(None, 8)
     channels: int | None = choice(None, (1, 3))
+    decoder: str | None = choice(None, DECODERS)  # None: a recognizer --init's, else ctc
+    max_length: int = at_least(25, 1)  # attention / transformer decoders: the longest text
+    rectify: str | None = choice(None, RECTIFIERS)
     # self-training: label the unlabeled set with the confident predictions, train on labels + pseudo-labels
     unlabeled: list[str] | None = None
     self_train_rounds: int = at_least(1, 1)

@@ -18,9 +18,10 @@ from textssl.config import build_config, config_from_dict
 from textssl.data.dataset import ImageSpec, LmdbTextDataset, make_loader
 from textssl.errors import UserError
 from textssl.methods import build_method
-from textssl.models.crnn import PretrainBackbone, model_config
+from textssl.models.assembly import assemble
+from textssl.models.recognizer import PretrainBackbone
 from textssl.train.options import PretrainConfig
-from textssl.train.run_dir import (
+from textssl.run_dir import (
     CONFIG,
     ENCODER_WEIGHTS,
     METRICS,
@@ -170,12 +171,14 @@ def pretrain(cfg: PretrainConfig) -> dict:
         refuse_used_out(out)
     torch.manual_seed(cfg.seed)
     spec = ImageSpec(cfg.height, cfg.width, cfg.channels)
-    mcfg = model_config(cfg.model, cfg.channels, cfg.height, cfg.shortcut)
-    backbone = PretrainBackbone(mcfg, cfg.features)
+    assembly = assemble(encoder=cfg.encoder, encoder_size=cfg.encoder_size, sequence=cfg.sequence,
+                        shortcut=cfg.shortcut, decoder=None, in_channels=cfg.channels, height=cfg.height,
+                        width=cfg.width)
+    backbone = PretrainBackbone(assembly, cfg.features)
     method = build_method(cfg.method, backbone, mapping=cfg.mapping, windows=cfg.windows, head=cfg.head,
                           proj_dim=cfg.proj_dim, hidden_dim=cfg.hidden_dim, temperature=cfg.temperature)
     augment = build_view_augment(cfg.augment, cfg.strength)
-    frames = cfg.width // backbone.width_stride
+    frames = backbone.encoder.frames(cfg.width)
     if method.mapping == "window" and cfg.windows > frames:
         raise UserError(f"--windows {cfg.windows}: more than the encoder's {frames} frames at width {cfg.width}; "
                         f"give at most {frames}")
@@ -189,7 +192,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
     task = PretrainTask(method, augment, optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay,
                         total_steps=steps, warmup=cfg.warmup)
     if is_main_process():
-        save_run(out, {"kind": "pretrain", "model": mcfg.to_dict(), "image": spec.to_dict(),
+        save_run(out, {"kind": "pretrain", "assembly": assembly.to_dict(), "image": spec.to_dict(),
                        "method": cfg.method, "mapping": method.mapping, "pretrain": cfg.saved()})
     checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", save_top_k=0, save_last=True,
                                  every_n_train_steps=cfg.checkpoint_every)

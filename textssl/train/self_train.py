@@ -13,16 +13,14 @@ import logging
 
 import torch
 
-from textssl.data.dataset import LmdbTextDataset, ctc_frames, make_loader
+from textssl.data.dataset import LmdbTextDataset, make_loader
 from textssl.train.options import FinetuneConfig
-from textssl.train.recognition import decode_texts
 
 log = logging.getLogger("textssl")
 
 
 @torch.inference_mode()
-def pseudo_label(model, charset, unlabeled: LmdbTextDataset, *, threshold: float, max_frames: int,
-                 augment=None, workers: int = 2) -> tuple[list[int], list[str], list[float]]:
+def pseudo_label(model, unlabeled: LmdbTextDataset, *, threshold: float, augment=None, workers: int = 2) -> tuple[list[int], list[str], list[float]]:
     """(indices into ``unlabeled``, texts, confidences) of the confident predictions; with ``augment``,
     only those that an augmented view of the image reads the same."""
     device = next(model.parameters()).device
@@ -33,12 +31,12 @@ def pseudo_label(model, charset, unlabeled: LmdbTextDataset, *, threshold: float
         if batch is None:
             continue
         images = batch.images.to(device)
-        read = decode_texts(model, images, charset)
+        read = model.read(images)
         if augment is not None:
             views = (augment(images.float() / 255.0, batch.widths.to(device)) * 255.0).round().to(torch.uint8)
-            again = [text for text, _ in decode_texts(model, views, charset)]
+            again = [text for text, _ in model.read(views)]
         for k, (text, confidence) in enumerate(read):
-            if (text and confidence >= threshold and ctc_frames(text) <= max_frames
+            if (text and confidence >= threshold and not model.misfit(text)
                     and (augment is None or again[k] == text)):
                 indices.append(seen + k)
                 texts.append(text)
@@ -56,7 +54,7 @@ def _accuracy(unlabeled: LmdbTextDataset, indices: list[int], texts: list[str]) 
     return sum(t == p for t, p in zip(truth, texts)) / len(indices)
 
 
-def self_train(cfg: FinetuneConfig, run, train_set: LmdbTextDataset, max_frames: int, steps: int) -> list[dict]:
+def self_train(cfg: FinetuneConfig, run, train_set: LmdbTextDataset, steps: int) -> list[dict]:
     """The rounds of self-training on ``run`` (a FinetuneRun holding the --init recognizer); their records."""
     unlabeled = LmdbTextDataset(cfg.unlabeled, train_set.spec, allow_skipped=cfg.allow_skipped)
     start = run.validate("self-train-start")
@@ -66,7 +64,7 @@ def self_train(cfg: FinetuneConfig, run, train_set: LmdbTextDataset, max_frames:
     for k in range(1, cfg.self_train_rounds + 1):
         run.load_best()
         indices, texts, confidences = pseudo_label(
-            run.model, run.charset, unlabeled, threshold=cfg.pseudo_threshold, max_frames=max_frames,
+            run.model, unlabeled, threshold=cfg.pseudo_threshold,
             augment=run.augment if cfg.pseudo_agreement else None, workers=cfg.workers)
         lines = (f"{unlabeled.key(i)}\t{t}\t{c:.4f}\n" for i, t, c in zip(indices, texts, confidences))
         (run.out / "pseudo" / f"round-{k}.tsv").write_text("".join(lines), encoding="utf-8")

@@ -13,7 +13,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from textssl.errors import UserError
-from textssl.train.run_dir import save_weights
+from textssl.run_dir import save_weights
 
 
 def quiet_lightning() -> None:

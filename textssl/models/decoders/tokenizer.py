@@ -78,6 +78,13 @@ class AutoregressiveDecoder(nn.Module):
         """Whether the decoder can emit ``text`` (and its [E]) within its max_length + 1 steps."""
         return len(text) <= self.max_length
 
+    def misfit(self, text: str, frames: int) -> str:
+        """Why the decoder cannot emit ``text`` ("" when it can); the encoder's frames do not limit it."""
+        return "" if self.fits(text) else f"{len(text)} characters, the decoder's max_length is {self.max_length}"
+
+    def targets(self, labels: list[str], device=None) -> torch.Tensor:
+        return self.tokenizer.encode(labels, device)
+
     def _as_weight_dtype(self, features: torch.Tensor) -> torch.Tensor:
         return features.to(next(self.parameters()).dtype)
 

@@ -14,11 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from textssl.errors import UserError
+from textssl.models import ENCODER_SIZES
 
-SIZES = {
-    "small": dict(channels=[32, 64, 128, 256], blocks=[1, 2, 2, 1], dim=256),
-    "base": dict(channels=[64, 128, 256, 512], blocks=[2, 3, 4, 2], dim=512),
-}
+SIZES = ENCODER_SIZES["resnet"]
 STAGE_STRIDES = ((2, 2), (2, 2), (2, 1), (2, 1))
 HEIGHT_STRIDE = 16
 WIDTH_STRIDE = 4

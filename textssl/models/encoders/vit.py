@@ -14,12 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from textssl.errors import UserError
+from textssl.models import ENCODER_SIZES
 
-SIZES = {
-    "micro": dict(depth=6, dim=192, heads=3),
-    "tiny": dict(depth=12, dim=192, heads=3),
-    "small": dict(depth=12, dim=384, heads=6),
-}
+SIZES = ENCODER_SIZES["vit"]
 
 
 class SelfAttention(nn.Module):

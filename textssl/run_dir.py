@@ -84,9 +84,10 @@ def read_config(run: str | Path, needs: str, kind: str | tuple[str, ...]) -> tup
     if not isinstance(config, dict) or config.get("kind") not in kinds:
         found = config.get("kind") if isinstance(config, dict) else None
         raise UserError(f"{run}: not a {' or '.join(kinds)} run (config.json says kind {found!r})")
-    for key in ("model", "image"):
-        if not isinstance(config.get(key), dict):
-            raise UserError(f"{run / CONFIG}: '{key}' entry missing or not a mapping")
+    if not isinstance(config.get("image"), dict):
+        raise UserError(f"{run / CONFIG}: 'image' entry missing or not a mapping")
+    if not isinstance(config.get("assembly", config.get("model")), dict):  # 'model': written before assemblies
+        raise UserError(f"{run / CONFIG}: 'assembly' entry missing or not a mapping")
     return run, config
 
 
