@@ -76,3 +76,13 @@ def finished(run: str | Path) -> bool:
 
 def read_json(path: str | Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def finetuned(out: Path, options: list, test: Path, pythonpath: str | None = None) -> tuple[dict, dict]:
+    """(metrics.json, test.json) of ``textssl finetune --out OUT OPTIONS --no-progress`` evaluated on ``test``;
+    the run and its evaluation are skipped when a benchmark run again finds them done."""
+    if not finished(out):
+        textssl("finetune", "--out", out, *options, "--no-progress", pythonpath=pythonpath)
+    if not (out / "test.json").is_file():
+        textssl("evaluate", out, "--data", test, "--json", out / "test.json", pythonpath=pythonpath)
+    return read_json(out / "metrics.json"), read_json(out / "test.json")

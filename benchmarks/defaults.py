@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks_common import finished, read_json, textssl, write_result
+from benchmarks_common import finetuned, finished, read_json, textssl, write_result
 
 KINDS = {
     "captcha": ["captcha"],  # textssl's default captchas: 128x32, digits + uppercase, 4-5 characters
@@ -52,12 +52,8 @@ def make_data(work: Path, kind: str, existing: Path | None = None) -> dict[str, 
 def run(work: Path, kind: str, data: dict, name: str, options: list[str]) -> dict:
     out, pre = work / kind / name, data["pretrain"]
     init = ["--init", pre] if name != "supervised" else []
-    if not finished(out):
-        textssl("finetune", "--train", data["train"], "--val", data["val"], "--out", out, *init, *options,
-                *data.get("size", []), "--num-labels", SPLITS["train"][0], "--no-progress")
-    if not (out / "test.json").is_file():
-        textssl("evaluate", out, "--data", data["test"], "--json", out / "test.json")
-    metrics, test = read_json(out / "metrics.json"), read_json(out / "test.json")
+    metrics, test = finetuned(out, ["--train", data["train"], "--val", data["val"], *init, *options,
+                                    *data.get("size", []), "--num-labels", SPLITS["train"][0]], data["test"])
     return {"options": " ".join(map(str, [*(["--init PRE"] if init else []), *options])) or "(defaults)",
             "test_word_accuracy": test["word_accuracy"], "val_word_accuracy": metrics["val_word_accuracy"],
             "cer": test["cer"], "plateau": metrics["plateau"], "steps": metrics["steps"],

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks_common import finished, read_json, textssl, write_result
+from benchmarks_common import finetuned, finished, read_json, textssl, write_result
 
 from textssl.train.options import FINETUNE_STEPS, FinetuneConfig
 
@@ -45,19 +45,14 @@ def old_arm(work: Path, old: str) -> dict:
         textssl("pretrain", "--method", "seqclr", "--data", work / "unlabeled", "--out", pre, "--no-progress",
                 pythonpath=old)
     charset = (work / RUNS["two-stage"] / "charset.txt").read_text().strip("\n")
-    shared = ["--max-steps", FINETUNE_STEPS, "--lr", FinetuneConfig.lr, "--charset", f"chars:{charset}",
-              "--no-progress"]
+    shared = ["--max-steps", FINETUNE_STEPS, "--lr", FinetuneConfig.lr, "--charset", f"chars:{charset}"]
     arms = {"supervised": [], "two-stage": ["--init", pre, "--protocol", "two-stage", "--lr-whole",
                                             FinetuneConfig.lr_whole]}
     result = {"pretrain_loss": read_json(pre / "metrics.json").get("loss")}
     for arm, options in arms.items():
-        run = out / arm
-        if not finished(run):
-            textssl("finetune", "--train", work / "train", "--val", work / "val", "--out", run, *shared, *options,
-                    pythonpath=old)
-        if not (run / "test.json").is_file():
-            textssl("evaluate", run, "--data", work / "test", "--json", run / "test.json", pythonpath=old)
-        result[arm] = scores(run)
+        finetuned(out / arm, ["--train", work / "train", "--val", work / "val", *shared, *options], work / "test",
+                  pythonpath=old)
+        result[arm] = scores(out / arm)
     return result
 
 

@@ -2,15 +2,19 @@ import pytest
 import torch
 
 from textssl.errors import UserError
-from textssl.models.encoders import resnet, vit
+from textssl.models import ENCODER_SIZES
+from textssl.models.assembly import assemble
+from textssl.models.encoders.resnet import ResNetEncoder
+from textssl.models.encoders.vit import ViTEncoder
 
 SHAPES = [((32, 128), 32), ((32, 100), 25), ((48, 160), 40)]
-ENCODERS = {"vit": lambda **size: vit.build("micro", **size), "resnet": lambda **size: resnet.build("small", **size)}
+ENCODERS = {"vit": lambda **size: ViTEncoder(**size, **ENCODER_SIZES["vit"]["micro"]),
+            "resnet": lambda **size: ResNetEncoder(**size, **ENCODER_SIZES["resnet"]["small"])}
 
 
 def _vit(in_channels=1, height=32, width=128):
     torch.manual_seed(0)
-    return vit.build("micro", in_channels=in_channels, height=height, width=width).eval()
+    return ENCODERS["vit"](in_channels=in_channels, height=height, width=width).eval()
 
 
 def _patch_slice(model, n, width):
@@ -48,7 +52,7 @@ def test_weights_of_another_dtype_take_float32_images(name):
 @pytest.mark.parametrize("height, width, option", [(30, 128, "--height 30"), (32, 126, "--width 126")])
 def test_vit_refuses_sizes_that_are_not_whole_patches(height, width, option):
     with pytest.raises(UserError, match=option):
-        vit.build("micro", in_channels=1, height=height, width=width)
+        ENCODERS["vit"](in_channels=1, height=height, width=width)
     model = _vit()
     with pytest.raises(UserError, match=option):
         model.check_size(height, width)
@@ -60,18 +64,18 @@ def test_vit_refuses_sizes_that_are_not_whole_patches(height, width, option):
                                                    (32, 126, "--width 126")])
 def test_resnet_refuses_bad_sizes(height, width, option):
     with pytest.raises(UserError, match=option):
-        resnet.build("small", in_channels=1, height=height, width=width)
-    model = resnet.build("small", in_channels=1, height=32, width=128)
+        ENCODERS["resnet"](in_channels=1, height=height, width=width)
+    model = ENCODERS["resnet"](in_channels=1, height=32, width=128)
     with pytest.raises(UserError, match=option):
         model.check_size(height, width)
     with pytest.raises(UserError, match=option):
         model(torch.rand(2, 1, height, width))
 
 
-@pytest.mark.parametrize("module, name", [(vit, "vit"), (resnet, "resnet")])
-def test_build_refuses_an_unknown_size(module, name):
-    with pytest.raises(UserError, match=f"unknown --encoder-size 'huge' for {name}"):
-        module.build("huge", in_channels=1, height=32, width=128)
+@pytest.mark.parametrize("name, sizes", [("vit", "micro, tiny, small"), ("resnet", "small, base")])
+def test_an_unknown_size_is_refused_by_name(name, sizes):
+    with pytest.raises(UserError, match=f"--encoder-size huge: the {name} encoder comes in {sizes}"):
+        assemble(encoder=name, encoder_size="huge")
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -147,6 +151,6 @@ def test_gradients_reach_every_vit_parameter():
 
 def test_gradients_reach_every_resnet_parameter():
     torch.manual_seed(0)
-    model = resnet.build("small", in_channels=3, height=32, width=128).train()
+    model = ENCODERS["resnet"](in_channels=3, height=32, width=128).train()
     model(torch.rand(2, 3, 32, 128)).sum().backward()
     _assert_every_parameter_has_a_gradient(model)

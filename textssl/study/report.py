@@ -169,7 +169,7 @@ def markdown_table(preset: dict, rows: list[dict], notes: list[str] = ()) -> str
     for recognizer in recognizers:
         ratios = word_error_ratios(rows, recognizer)
         if ratios:
-            lines += ["", f"Word error of the SSL method best on validation / supervised word error"
+            lines += ["", "Word error of the SSL method best on validation / supervised word error"
                       + (f" ({recognizer})" if recognizer else "") + ": " + ", ".join(
                           f"{n} labels: {mean:.2f}x" + (f" (per seed {' / '.join(f'{v:.2f}x' for v in per)})"
                                                         if len(seeds) > 1 else "") for n, (mean, per) in ratios.items())]

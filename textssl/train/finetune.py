@@ -39,13 +39,28 @@ log = logging.getLogger("textssl")
 __all__ = ["FinetuneConfig", "finetune", "settle_model"]
 
 
-def init_kind(init: str) -> str:
-    """'pretrain' or 'recognizer': the kind of run --init names."""
-    run, config = read_config(init, CONFIG, ("pretrain", "recognizer"))
-    return config["kind"]
+@dataclasses.dataclass(frozen=True)
+class InitRun:
+    """The run --init names: its directory, config.json and the weights file of its kind."""
+    path: Path
+    config: dict
+
+    @property
+    def kind(self) -> str:  # 'pretrain' or 'recognizer'
+        return self.config["kind"]
+
+    @property
+    def weights(self) -> str:
+        return ENCODER_WEIGHTS if self.kind == "pretrain" else MODEL_WEIGHTS
 
 
-def settle_model(cfg: FinetuneConfig) -> FinetuneConfig:
+def read_init(init: str) -> InitRun:
+    _, config = read_config(init, CONFIG, ("pretrain", "recognizer"))
+    return InitRun(*read_config(init, ENCODER_WEIGHTS if config["kind"] == "pretrain" else MODEL_WEIGHTS,
+                                config["kind"]))
+
+
+def settle_model(cfg: FinetuneConfig, init: InitRun | None = None) -> FinetuneConfig:
     """``cfg`` with the recognizer's parts and image shape filled in: the --init run's, else the defaults.
     A value given that differs from the --init run's is refused: its weights were made for that one."""
     if cfg.protocol == "self-train" and cfg.init is None:
@@ -54,14 +69,14 @@ def settle_model(cfg: FinetuneConfig) -> FinetuneConfig:
         defaults = {f.name: f.default for f in dataclasses.fields(TrainOptions) if f.name in MODEL_KEYS}
         filled = {k: defaults[k] for k in MODEL_KEYS if getattr(cfg, k) is None}
         return dataclasses.replace(cfg, **filled, sequence=cfg.sequence or "bilstm", decoder=cfg.decoder or "ctc")
-    kind = init_kind(cfg.init)
+    init = init or read_init(cfg.init)
+    kind, pre = init.kind, init.config
     if kind == "recognizer" and cfg.protocol not in RECOGNIZER_PROTOCOLS:
         raise UserError(f"--init {cfg.init} is a fine-tuned recognizer: it starts --protocol full or self-train; "
                         f"--protocol {cfg.protocol} starts from a pretraining run")
     if kind == "pretrain" and cfg.protocol == "self-train":
         raise UserError(f"--protocol self-train starts from a fine-tuned recognizer; --init {cfg.init} is a "
                         f"pretraining run (fine-tune it first)")
-    _, pre = read_config(cfg.init, ENCODER_WEIGHTS if kind == "pretrain" else MODEL_WEIGHTS, kind)
     built = from_config(pre, cfg.init)
     taken = {"encoder": built.encoder, "encoder_size": encoder_size(built), "height": built.height,
              "width": built.width, "channels": built.in_channels}
@@ -78,12 +93,11 @@ def settle_model(cfg: FinetuneConfig) -> FinetuneConfig:
     return dataclasses.replace(cfg, **{"sequence": cfg.sequence or "bilstm", "decoder": cfg.decoder or "ctc", **taken})
 
 
-def settle_charset(cfg: FinetuneConfig) -> Charset:
+def settle_charset(cfg: FinetuneConfig, init: InitRun | None) -> Charset:
     """--charset; else a recognizer --init's; else the one stored in the training LMDBs; else the
     characters of their labels (said on the log)."""
-    if cfg.init and init_kind(cfg.init) == "recognizer":
-        run, config = read_config(cfg.init, MODEL_WEIGHTS, "recognizer")
-        charset = read_charset(run, config)
+    if init and init.kind == "recognizer":
+        charset = read_charset(init.path, init.config)
         if cfg.charset and Charset.from_spec(cfg.charset) != charset:
             raise UserError(f"--charset {cfg.charset}: the recognizer --init {cfg.init} reads its own charset "
                             f"({len(charset)} characters); leave --charset out")
@@ -106,23 +120,22 @@ def settle_charset(cfg: FinetuneConfig) -> Charset:
     return Charset(chars, name="from-data" if from_labels else "stored")
 
 
-def build_model(cfg: FinetuneConfig, charset: Charset) -> tuple[Recognizer, ImageSpec, tuple[str, ...]]:
-    """The recognizer, its image spec and the names of the modules that came from --init (``cfg`` settled)."""
+def build_model(cfg: FinetuneConfig, charset: Charset,
+                init: InitRun | None) -> tuple[Recognizer, ImageSpec, tuple[str, ...]]:
+    """The recognizer, its image spec and the names of the modules that came from ``init`` (``cfg`` settled)."""
     spec = ImageSpec(cfg.height, cfg.width, cfg.channels)
     assembly = assemble(encoder=cfg.encoder, encoder_size=cfg.encoder_size, sequence=cfg.sequence,
                         shortcut=cfg.shortcut, decoder=cfg.decoder, max_length=cfg.max_length, rectify=cfg.rectify,
                         in_channels=cfg.channels, height=cfg.height, width=cfg.width)
-    if cfg.init is None:
+    if init is None:
         return Recognizer(assembly, charset), spec, ()
-    kind = init_kind(cfg.init)
-    run, config = read_config(cfg.init, ENCODER_WEIGHTS if kind == "pretrain" else MODEL_WEIGHTS, kind)
-    weights = upgrade_weights(load_weights(run / (ENCODER_WEIGHTS if kind == "pretrain" else MODEL_WEIGHTS)))
+    weights = upgrade_weights(load_weights(init.path / init.weights))
     pretrained = tuple(sorted({key.split(".", 1)[0] for key in weights}))
-    built = from_config(config, cfg.init)  # its parts' options exactly, whatever size names say today
+    built = from_config(init.config, cfg.init)  # its parts' options exactly, whatever size names say today
     assembly = dataclasses.replace(assembly, encoder_options=built.encoder_options)
     if "sequence" in pretrained:  # --shortcut decides only around a sequence model the --init run did not train
         assembly = dataclasses.replace(assembly, sequence_options=built.sequence_options)
-    if kind == "recognizer":
+    if init.kind == "recognizer":
         assembly = dataclasses.replace(assembly, decoder_options=built.decoder_options, rectify=built.rectify)
     model = Recognizer(assembly, charset)
     try:
@@ -201,10 +214,11 @@ def finetune(cfg: FinetuneConfig) -> dict:
     if (cfg.protocol == "self-train") != bool(cfg.unlabeled):
         raise UserError("--unlabeled LMDB goes with --protocol self-train (from a fine-tuned recognizer, --init RUN), "
                         "and that protocol needs it")
-    cfg = settle_model(cfg)
+    init = read_init(cfg.init) if cfg.init else None
+    cfg = settle_model(cfg, init)
     torch.manual_seed(cfg.seed)
-    charset = settle_charset(cfg)
-    model, spec, pretrained = build_model(cfg, charset)
+    charset = settle_charset(cfg, init)
+    model, spec, pretrained = build_model(cfg, charset, init)
     train_set = LmdbTextDataset(cfg.train, spec, charset=charset, labeled=True, num_labels=cfg.num_labels,
                                 seed=cfg.seed, misfit=model.misfit, allow_skipped=cfg.allow_skipped)
     val_set = LmdbTextDataset(cfg.val, spec, charset=charset, labeled=True, misfit=model.misfit,

@@ -62,14 +62,13 @@ class CTCDecoder(nn.Module):
         best = log_probs.argmax(-1)
         keep = best != self.blank
         keep[:, 1:] &= best[:, 1:] != best[:, :-1]
-        ids = [row[mask] for row, mask in zip(best, keep)]
-        lengths = torch.tensor([len(row) for row in ids], dtype=torch.long)
-        frames = torch.full((len(ids),), log_probs.shape[1], dtype=torch.long)
-        nll = F.ctc_loss(log_probs.transpose(0, 1), torch.cat(ids), frames, lengths, blank=self.blank,
-                         reduction="none")
-        confidence = nll.neg().exp().tolist()  # one device sync for the batch
+        ids, lengths = best[keep], keep.sum(1)  # the rows' texts concatenated, and their lengths
+        frames = torch.full_like(lengths, log_probs.shape[1])
+        nll = F.ctc_loss(log_probs.transpose(0, 1), ids, frames, lengths, blank=self.blank, reduction="none")
         chars = self.charset.chars
-        return [("".join(chars[i - 1] for i in row.tolist()), conf) for row, conf in zip(ids, confidence)]
+        flat = "".join(chars[i - 1] for i in ids.tolist())
+        ends = lengths.cumsum(0).tolist()
+        return [(flat[end - n:end], conf) for end, n, conf in zip(ends, lengths.tolist(), nll.neg().exp().tolist())]
 
     def misfit(self, text: str, frames: int) -> str:
         needed = ctc_frames(text)

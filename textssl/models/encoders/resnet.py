@@ -14,12 +14,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from textssl.errors import UserError
-from textssl.models import ENCODER_SIZES
+from textssl.models.assembly import SIZE_MULTIPLES, check_image_size
 
-SIZES = ENCODER_SIZES["resnet"]
 STAGE_STRIDES = ((2, 2), (2, 2), (2, 1), (2, 1))
-HEIGHT_STRIDE = 16
-WIDTH_STRIDE = 4
+HEIGHT_STRIDE, WIDTH_STRIDE = SIZE_MULTIPLES["resnet"]
 
 
 def _conv_bn(cin: int, cout: int, kernel: int, stride: tuple[int, int] = (1, 1)) -> list[nn.Module]:
@@ -65,13 +63,10 @@ class ResNetEncoder(nn.Module):
         self.body.to(memory_format=torch.channels_last)  # several times faster convolutions on CPU
         self.proj = nn.Linear(cin, dim)
 
-    def check_size(self, height: int, width: int) -> None:
+    @staticmethod
+    def check_size(height: int, width: int) -> None:
         """Raise UserError unless images of height x width pixels fit the strides (H / 16, W / 4 whole)."""
-        if height < HEIGHT_STRIDE or height % HEIGHT_STRIDE:
-            raise UserError(f"--height {height}: the resnet encoder needs a height that is a multiple of "
-                            f"{HEIGHT_STRIDE}")
-        if width < WIDTH_STRIDE or width % WIDTH_STRIDE:
-            raise UserError(f"--width {width}: the resnet encoder needs a width that is a multiple of {WIDTH_STRIDE}")
+        check_image_size("resnet", height, width)
 
     def frames(self, width: int) -> int:
         """T, the number of output frames for images ``width`` pixels wide."""
@@ -84,9 +79,3 @@ class ResNetEncoder(nn.Module):
         x = self.body((images * 2.0 - 1.0).contiguous(memory_format=torch.channels_last))  # [B, C', H / 16, W / 4]
         return self.proj(x.mean(2).transpose(1, 2))
 
-
-def build(size: str, *, in_channels: int, height: int, width: int) -> ResNetEncoder:
-    """The ResNet encoder of a named size (small, base) for images of in_channels x height x width."""
-    if size not in SIZES:
-        raise UserError(f"unknown --encoder-size '{size}' for resnet: use {', '.join(SIZES)}")
-    return ResNetEncoder(in_channels=in_channels, height=height, width=width, **SIZES[size])

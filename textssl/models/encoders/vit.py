@@ -14,9 +14,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from textssl.errors import UserError
-from textssl.models import ENCODER_SIZES
-
-SIZES = ENCODER_SIZES["vit"]
 
 
 class SelfAttention(nn.Module):
@@ -156,9 +153,3 @@ class ViTEncoder(nn.Module):
         x, gh, gw = self._embed(images)
         return self._encode(x).unflatten(1, (gh, gw)).mean(1)
 
-
-def build(size: str, *, in_channels: int, height: int, width: int) -> ViTEncoder:
-    """The ViT encoder of a named size (micro, tiny, small) for images of in_channels x height x width."""
-    if size not in SIZES:
-        raise UserError(f"unknown --encoder-size '{size}' for vit: use {', '.join(SIZES)}")
-    return ViTEncoder(in_channels=in_channels, height=height, width=width, **SIZES[size])
