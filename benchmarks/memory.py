@@ -8,7 +8,9 @@ what a streamed pretraining holds in memory depends on the number of entries, no
 The command runs as a child process; every 0.1 s its process tree (the training process and its
 data-loading workers) is read from /proc: the sum of the resident set sizes (RSS, which counts
 memory shared between the processes once per process) and the sum of the proportional set sizes
-(PSS, which splits it between them: the tree's real footprint). The peaks are reported.
+(PSS, which splits it between them: the tree's real footprint), and the PSS split into anonymous
+memory, pages of mapped files (the LMDB: page cache the kernel can drop) and shared memory. The
+peaks are reported.
 
     python benchmarks/memory.py WORKDIR [--sizes 50000 800000] [--steps 200]
 """
@@ -36,34 +38,37 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def _tree_memory(root: int) -> tuple[int, int]:
-    """(sum of RSS, sum of PSS) in bytes over ``root`` and its descendants."""
-    tree, todo, rss, pss = _children(), [root], 0, 0
+FIELDS = {"Rss:": "rss", "Pss:": "pss", "Pss_Anon:": "pss_anon", "Pss_File:": "pss_file", "Pss_Shmem:": "pss_shmem"}
+
+
+def _tree_memory(root: int) -> dict[str, int]:
+    """Bytes summed over ``root`` and its descendants: RSS, PSS and PSS split into anonymous memory,
+    file-backed pages (the memory-mapped LMDB, libraries) and shared memory (batches between processes)."""
+    tree, todo, total = _children(), [root], dict.fromkeys(FIELDS.values(), 0)
     while todo:
         pid = todo.pop()
         todo += tree.get(pid, [])
         try:
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Rss:"):
-                    rss += int(line.split()[1]) * 1024
-                elif line.startswith("Pss:"):
-                    pss += int(line.split()[1]) * 1024
+                name, *value = line.split()
+                if name in FIELDS:
+                    total[FIELDS[name]] += int(value[0]) * 1024
         except OSError:  # the process ended meanwhile
             pass
-    return rss, pss
+    return total
 
 
 def peak_memory(command: list[str]) -> dict:
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peak_rss = peak_pss = 0
+    peak = dict.fromkeys(FIELDS.values(), 0)
     started = time.time()
     while process.poll() is None:
-        rss, pss = _tree_memory(process.pid)
-        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+        for key, value in _tree_memory(process.pid).items():
+            peak[key] = max(peak[key], value)
         time.sleep(0.1)
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr.read()[-2000:]}")
-    return {"peak_rss_mib": round(peak_rss / 2**20, 1), "peak_pss_mib": round(peak_pss / 2**20, 1),
+    return {**{f"peak_{key}_mib": round(value / 2**20, 1) for key, value in peak.items()},
             "seconds": round(time.time() - started, 1)}
 
 
@@ -96,7 +101,7 @@ def main() -> None:
         print(size, measurements[str(size)], flush=True)
     small, large = (measurements[str(n)] for n in (min(args.sizes), max(args.sizes)))
     measurements["ratio_largest_to_smallest"] = {key: round(large[key] / small[key], 3)
-                                                 for key in ("peak_rss_mib", "peak_pss_mib")}
+                                                 for key in small if key.startswith("peak_")}
     path = write_result("cpu-memory", measurements, notes=[
         f"textssl pretrain --method seqclr --max-steps {args.steps} --batch-size 128 (2 data-loading workers), "
         "default 128x32 captchas (the larger sets repeat the smallest's images); peaks of the process tree's summed RSS and PSS, sampled every 0.1 s"])
