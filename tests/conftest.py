@@ -13,3 +13,14 @@ def tiny_data(tmp_path_factory):
         generate_captchas(paths[name], count, labeled=labeled, seed=seed, width=128, height=32, workers=2,
                           progress=False)
     return paths
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_data, tmp_path_factory):
+    """A recognizer fine-tuned for 2 steps on the tiny captchas."""
+    from textssl.cli import main
+
+    run = tmp_path_factory.mktemp("run") / "run"
+    assert main(["finetune", "--train", tiny_data["train"], "--val", tiny_data["val"], "--out", str(run),
+                 "--max-steps", "2", "--batch-size", "32", "--no-progress"]) == 0
+    return run

@@ -63,14 +63,6 @@ def test_run_directory_without_weights(capsys, tmp_path, tiny_data):
     assert_one_error_line(err, str(run), "model.safetensors")
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tiny_data, tmp_path_factory):
-    run = tmp_path_factory.mktemp("run") / "run"
-    assert main(["finetune", "--train", tiny_data["train"], "--val", tiny_data["val"], "--out", str(run),
-                 "--max-steps", "2", "--batch-size", "32", "--no-progress"]) == 0
-    return run
-
-
 def test_corrupt_and_missing_images_in_predict(capsys, tmp_path, tiny_run, tiny_data):
     from textssl.data.lmdb_io import LmdbReader
     good = tmp_path / "good.png"

@@ -3,6 +3,7 @@
     >>> from textssl.api import TextRecognizer
     >>> reader = TextRecognizer.load("runs/crnn")
     >>> reader.predict(["a.png", "b.png"])   # [("7KQ2", 0.98), ...]
+    >>> TextRecognizer.load("model.onnx")     # a `textssl export` file, run by onnxruntime
 """
 from __future__ import annotations
 
@@ -19,12 +20,18 @@ from textssl.run_dir import MODEL_WEIGHTS, load_weights, read_charset, read_conf
 
 
 class TextRecognizer:
-    def __init__(self, model: Recognizer, charset, spec: ImageSpec, device: str = "cpu"):
-        self.model = model.to(device).eval()
+    def __init__(self, model, charset, spec: ImageSpec, device: str = "cpu"):
+        """``model``: a Recognizer, or an OnnxModel (textssl.export), which runs on the CPU."""
+        self.model = model.to(device).eval() if isinstance(model, torch.nn.Module) else model
         self.charset, self.spec, self.device = charset, spec, device
 
     @classmethod
     def load(cls, run: str | Path, device: str | None = None) -> "TextRecognizer":
+        """A fine-tuned run directory, or a .onnx file written by ``textssl export``."""
+        if str(run).endswith(".onnx"):
+            from textssl.export import OnnxModel
+            model = OnnxModel(run)
+            return cls(model, model.charset, model.spec, "cpu")
         run, config = read_config(run, MODEL_WEIGHTS, "recognizer")
         charset = read_charset(run, config)
         model = Recognizer(from_config(config, str(run)), charset)

@@ -177,8 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
                                   help="fine-tune every cell once per seed (its own labeled subset, initialisation "
                                        "and views) and report the means; replaces the preset's 'seeds'")
     pr = sub.add_parser("predict", help="read images: path<TAB>text<TAB>confidence per line")
-    pr.add_argument("run", help="fine-tuned run directory")
-    pr.add_argument("images", nargs="+", help="image files")
+    pr.add_argument("run", help="fine-tuned run directory (with --onnx: the first image)")
+    pr.add_argument("images", nargs="*", help="image files")
+    pr.add_argument("--onnx", metavar="MODEL", help="read with this `textssl export` file in onnxruntime instead")
+    ex = sub.add_parser("export", help="a fine-tuned run as an ONNX model (dynamic batch size)")
+    ex.add_argument("run", help="fine-tuned run directory")
+    ex.add_argument("--out", required=True, help="the .onnx file to write")
     return parser
 
 
@@ -239,8 +243,16 @@ def _check_inputs(args) -> None:
         value = getattr(args, option, None)
         for path in [value] if isinstance(value, str) else value or []:
             locate(path)
-    if args.cmd in ("evaluate", "predict"):
+    if args.cmd == "predict" and args.onnx:
+        args.run, args.images = args.onnx, [args.run, *args.images]
+        if not Path(args.onnx).is_file():
+            raise UserError(f"--onnx {args.onnx}: no such file")
+    elif args.cmd in ("evaluate", "predict", "export"):
         read_config(args.run, MODEL_WEIGHTS, "recognizer")
+    if args.cmd == "predict" and not args.images:
+        raise UserError("predict: name at least one image file")
+    if args.cmd == "export" and not args.out.endswith(".onnx"):
+        raise UserError(f"--out {args.out}: name a .onnx file")
 
 
 def _predict(args, batch_size: int = 64) -> int:
@@ -294,6 +306,10 @@ def run(args) -> int:
         print((Path(args.out) / "results.md").read_text())
     elif args.cmd == "predict":
         return _predict(args)
+    elif args.cmd == "export":
+        from textssl.api import TextRecognizer
+        from textssl.export import export_onnx
+        print(export_onnx(TextRecognizer.load(args.run, device="cpu"), args.out))
     return 0
 
 
