@@ -104,7 +104,7 @@ def main() -> None:
                                                  for key in small if key.startswith("peak_")}
     path = write_result("cpu-memory", measurements, notes=[
         f"textssl pretrain --method seqclr --max-steps {args.steps} --batch-size 128 (2 data-loading workers), "
-        "default 128x32 captchas (the larger sets repeat the smallest's images); peaks of the process tree's summed RSS and PSS, sampled every 0.1 s"])
+        "default 128x32 captchas (the larger sets repeat the smallest's images); peaks of the process tree's summed RSS, PSS and PSS by kind (anonymous, file, shared), sampled every 0.1 s"])
     print(path)
 
 

@@ -10,7 +10,6 @@ from textssl.models.assembly import assemble
 from textssl.models.recognizer import Recognizer
 
 
-
 @pytest.mark.parametrize("encoder, decoder, rectify", [("cnn", "ctc", None), ("cnn", "attention", None),
                                                        ("vit", "transformer", None), ("resnet", "ctc", "tps")])
 def test_onnxruntime_reads_what_pytorch_reads_at_another_batch_size(tmp_path, encoder, decoder, rectify):

@@ -253,6 +253,8 @@ def _check_inputs(args) -> None:
         raise UserError("predict: name at least one image file")
     if args.cmd == "export" and not args.out.endswith(".onnx"):
         raise UserError(f"--out {args.out}: name a .onnx file")
+    if args.cmd == "export" and not Path(args.out).absolute().parent.is_dir():
+        raise UserError(f"--out {args.out}: folder {Path(args.out).parent} does not exist")
 
 
 def _predict(args, batch_size: int = 64) -> int:

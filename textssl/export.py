@@ -36,10 +36,6 @@ def export_onnx(reader, out: str | Path) -> Path:
     import onnx
 
     out = Path(out)
-    if out.suffix != ".onnx":
-        raise UserError(f"--out {out}: name a .onnx file")
-    if not out.parent.is_dir():
-        raise UserError(f"--out {out}: folder {out.parent} does not exist")
     model, spec = reader.model.to("cpu").eval(), reader.spec
     example = torch.zeros(2, spec.channels, spec.height, spec.width, dtype=torch.uint8)
     with warnings.catch_warnings():
@@ -71,14 +67,15 @@ class OnnxModel:
             raise UserError(f"{path}: no such ONNX file")
         try:
             self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-            meta = self.session.get_modelmeta().custom_metadata_map
+        except Exception as exc:  # onnxruntime raises its own types for files it cannot parse
+            raise UserError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0][:200]})") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        try:
             assembly = Assembly.from_dict(json.loads(meta[METADATA[0]]), str(path))
             charset = json.loads(meta[METADATA[1]])
             self.spec = ImageSpec(**json.loads(meta[METADATA[2]]))
         except (KeyError, ValueError, TypeError) as exc:
             raise UserError(f"{path}: not a model written by textssl export ({exc.__class__.__name__})") from None
-        except Exception as exc:  # onnxruntime raises its own types for files it cannot parse
-            raise UserError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0][:200]})") from None
         self.assembly, self.charset = assembly, Charset(charset["chars"], name=charset["name"])
         self.decoder = build_decoder(assembly, self.charset, dim_in=1)  # for its decoding only; no weights used
 

@@ -34,6 +34,7 @@ from textssl.run_dir import (
 from textssl.train.trainer import BestWeights, is_main_process, make_trainer, num_processes
 
 MODEL_KEYS = ("encoder", "encoder_size", "height", "width", "channels")  # an --init run decides these
+WEIGHTS = {"pretrain": ENCODER_WEIGHTS, "recognizer": MODEL_WEIGHTS}  # the weights file of each kind of --init run
 RECOGNIZER_PROTOCOLS = ("full", "self-train")  # the protocols that may start from a fine-tuned recognizer
 log = logging.getLogger("textssl")
 __all__ = ["FinetuneConfig", "finetune", "settle_model"]
@@ -51,13 +52,12 @@ class InitRun:
 
     @property
     def weights(self) -> str:
-        return ENCODER_WEIGHTS if self.kind == "pretrain" else MODEL_WEIGHTS
+        return WEIGHTS[self.kind]
 
 
 def read_init(init: str) -> InitRun:
-    _, config = read_config(init, CONFIG, ("pretrain", "recognizer"))
-    return InitRun(*read_config(init, ENCODER_WEIGHTS if config["kind"] == "pretrain" else MODEL_WEIGHTS,
-                                config["kind"]))
+    _, config = read_config(init, CONFIG, tuple(WEIGHTS))
+    return InitRun(*read_config(init, WEIGHTS[config["kind"]], config["kind"]))
 
 
 def settle_model(cfg: FinetuneConfig, init: InitRun | None = None) -> FinetuneConfig:
