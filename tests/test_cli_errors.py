@@ -212,3 +212,25 @@ def test_help_and_bad_paths_answer_without_importing_torch(argv, tiny_run, tiny_
             "assert 'torch' not in sys.modules and 'lightning' not in sys.modules, 'torch imported'\n")
     result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("option, words", [
+    (["--method", "simsiam", "--temperature", "0.2"], ["textssl pretrain --method simsiam",
+                                                        "unrecognized arguments: --temperature 0.2"]),
+    (["--method", "seqclr", "--windows", "0"], ["--windows must be at least 1, got 0"]),
+    (["--method", "simclr", "--mapping", "pixels"], ["--mapping", "invalid choice: 'pixels'"]),
+    (["--method", "simclr", "--temperature", "hot"], ["--temperature", "invalid float value: 'hot'"]),
+])
+def test_bad_method_options_are_one_line(option, words, capsys, tmp_path, tiny_data):
+    status, err = run_cli(capsys, "pretrain", "--data", tiny_data["unlabeled"], "--out", str(tmp_path / "run"),
+                          *option, "--max-steps", "1", "--no-progress")
+    assert status == 2
+    assert_one_error_line(err, *words)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_method_lists_its_own_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["pretrain", "--method", "simsiam", "--help"])
+    text = capsys.readouterr().out
+    assert "options of simsiam" in text and "--windows" in text and "--temperature" not in text

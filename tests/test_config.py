@@ -4,7 +4,8 @@ import pytest
 from textssl.config import build_config, config_from_dict
 from textssl.errors import UserError
 from textssl.train.finetune import FinetuneConfig
-from textssl.train.pretrain import PretrainConfig
+from textssl.train.options import with_method_options
+from textssl.train.pretrain import PretrainConfig, pretrain_config
 
 REQUIRED = {"data": ["u.lmdb"], "out": "run"}
 
@@ -12,8 +13,8 @@ REQUIRED = {"data": ["u.lmdb"], "out": "run"}
 def test_command_line_wins_over_yaml_which_wins_over_defaults(tmp_path):
     preset = tmp_path / "p.yaml"
     preset.write_text("batch-size: 16\nlr: 3.0e-4\nmethod: simsiam\n")
-    cfg = build_config(PretrainConfig, {**REQUIRED, "lr": 0.01}, str(preset))
-    assert (cfg.batch_size, cfg.lr, cfg.method, cfg.windows) == (16, 0.01, "simsiam", 5)
+    cfg = pretrain_config({**REQUIRED, "lr": 0.01}, str(preset))
+    assert (cfg.batch_size, cfg.lr, cfg.method, cfg.method_options["windows"]) == (16, 0.01, "simsiam", 5)
 
 
 def test_yaml_numbers_written_as_strings_are_converted():
@@ -42,10 +43,13 @@ def test_yaml_numbers_written_as_strings_are_converted():
     ("height", 34, "p.yaml: 'height' must be a multiple of 4, got 34"),
     ("extra_callbacks", [], "p.yaml: unknown key 'extra_callbacks'"),
     ("learning_rate", 0.1, "p.yaml: unknown key 'learning_rate'"),
+    ("windows", 0, "p.yaml: 'windows' must be at least 1, got 0"),  # a method's option (seqclr's)
+    ("temperature", "hot", "p.yaml: 'temperature' must be a number, got 'hot'"),
+    ("method_options", [1], "p.yaml: 'method_options' must be a mapping of option: value, got [1]"),
 ])
 def test_bad_values_name_the_file_and_key(key, value, message):
     with pytest.raises(UserError) as error:
-        config_from_dict(PretrainConfig, {**REQUIRED, key: value}, "p.yaml")
+        with_method_options({**REQUIRED, key: value}, "p.yaml")
     assert message in str(error.value)
 
 

@@ -3,7 +3,8 @@ import torch
 
 from textssl.data.charset import Charset
 from textssl.errors import UserError
-from textssl.methods import METHODS, build_method
+from textssl.methods import METHODS, build_method, method_class
+from textssl.methods.base import MethodBatch
 from textssl.models.assembly import Assembly, assemble, from_config
 from textssl.models.recognizer import PretrainBackbone, Recognizer, upgrade_weights
 
@@ -33,8 +34,9 @@ def test_every_method_runs_with_every_mapping():
     views = [torch.rand(4, 1, 32, 128), torch.rand(4, 1, 32, 128)]
     for name in METHODS:
         for mapping in ("all", "frame", "window"):
-            method = build_method(name, PretrainBackbone(assemble(decoder=None)), mapping=mapping, windows=3)
-            loss, embeddings = method(views)
+            options = method_class(name).Options(mapping=mapping, windows=3)
+            method = build_method(name, PretrainBackbone(assemble(decoder=None)), options)
+            loss, embeddings = method(MethodBatch(views, torch.tensor([128] * 4), None))
             instances = {"all": 1, "frame": 32, "window": 3}[mapping]
             assert embeddings.shape[0] == 4 * instances
             assert torch.isfinite(loss)

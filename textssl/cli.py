@@ -35,10 +35,9 @@ COMMON_HELP = {
 }
 PRETRAIN_HELP = {
     **COMMON_HELP, "data": "unlabeled (or labeled) LMDB; repeat for several", "out": "run directory to write",
-    "method": "SSL method", "mapping": "instance mapping: all, frame or window (default: the method's)",
-    "windows": "instances per image for --mapping window", "head": "projection head: mlp or bilstm",
-    "features": "visual (CNN output) or contextual (after the BiLSTM)", "proj_dim": "projection size",
-    "hidden_dim": "hidden size of the mlp head", "temperature": "InfoNCE temperature (simclr, seqclr)",
+    "method": "SSL method; each method declares its own options: "
+              "textssl pretrain --method NAME --help lists them",
+    "features": "visual (the encoder's output) or contextual (after the sequence model)",
     "checkpoint_every": "write checkpoints/last.ckpt every N steps",
     "resume": "continue from checkpoints/last.ckpt with the options saved in OUT/config.json (give only --out"
               " and run-time options: --workers, --devices, --precision, --progress)",
@@ -149,13 +148,52 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _named_method(argv: list[str]) -> str | None:
+    """The --method value in ``argv``, if it names a method."""
+    for i, arg in enumerate(argv):
+        value = argv[i + 1] if arg == "--method" and i + 1 < len(argv) else arg.partition("=")[2] \
+            if arg.startswith("--method=") else None
+        if value in METHODS:
+            return value
+    return None
+
+
+def _method_parser(method: str) -> argparse.ArgumentParser:
+    from textssl.methods import method_class
+
+    parser = _MethodParser(prog=f"textssl pretrain --method {method}", add_help=False)
+    add_options(parser.add_argument_group(f"options of {method}"), method_class(method).Options)
+    return parser
+
+
+def _method_options(args, rest: list[str]) -> dict:
+    """The options after pretrain's own: those of the method that --method (or --config) names."""
+    from textssl.config import read_yaml
+
+    method = args.method if "method" in vars(args) else \
+        read_yaml(args.config).get("method", PretrainConfig.method) if args.config else PretrainConfig.method
+    if method not in METHODS:
+        raise UserError(f"--method {method}: not one of {', '.join(METHODS)}")
+    return vars(_method_parser(method).parse_args(rest))
+
+
+class _MethodParser(argparse.ArgumentParser):
+    """A method's options, parsed after pretrain's own: a bad one is a UserError (one line, exit status 2)."""
+
+    def error(self, message: str):
+        raise UserError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def build_parser(help_for_method: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``help_for_method``, pretrain's help lists that method's options (importing it)."""
     parser = _Parser(prog="textssl", description="Self-supervised pretraining for text recognition.")
     sub = parser.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
     _data_parser(sub)
     pre = sub.add_parser("pretrain", help="SSL-pretrain an encoder on unlabeled images",
-                         description=f"methods: {', '.join(METHODS)}")
-    pre.add_argument("--config", help="YAML preset of these options")
+                         parents=[_method_parser(help_for_method)] if help_for_method else [],
+                         description=f"methods: {', '.join(METHODS)}; each takes its own options "
+                                     f"(textssl pretrain --method NAME --help)")
+    pre.add_argument("--config", help="YAML preset of these options (and of the method's)")
     add_options(pre, PretrainConfig, PRETRAIN_HELP)
     fin = sub.add_parser("finetune", help="train a recognizer (from scratch, or from --init)")
     fin.add_argument("--config", help="YAML preset of these options")
@@ -281,9 +319,11 @@ def run(args) -> int:
     if args.cmd == "data":
         _data(args)
     elif args.cmd in ("pretrain", "finetune"):
-        options = {k: v for k, v in vars(args).items() if k not in ("cmd", "config")}
+        options = {k: v for k, v in vars(args).items() if k not in ("cmd", "config", "method_args")}
         if args.cmd == "pretrain":
             from textssl.train.pretrain import pretrain, pretrain_config
+            if args.method_args:
+                options["method_options"] = _method_options(args, args.method_args)
             metrics = pretrain(pretrain_config(options, args.config))
         else:
             from textssl.train.finetune import finetune, plateau_note
@@ -317,7 +357,12 @@ def run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    pretraining = bool(argv) and argv[0] == "pretrain"
+    method = _named_method(argv) if pretraining and {"-h", "--help"} & set(argv) else None
+    parser = build_parser(method)
+    args, rest = parser.parse_known_args(argv) if pretraining else (parser.parse_args(argv), [])
+    args.method_args = rest
     try:
         return run(args)
     except UserError as exc:

@@ -18,24 +18,25 @@ import yaml
 from textssl.errors import UserError
 
 
-def choice(default, choices) -> dataclasses.Field:
-    """A dataclass field whose value must be one of ``choices``."""
-    return dataclasses.field(default=default, metadata={"choices": tuple(choices)})
+def choice(default, choices, help: str = "") -> dataclasses.Field:
+    """A dataclass field whose value must be one of ``choices``; ``help``: its option's help text, for
+    dataclasses whose every field is an option (a method's options)."""
+    return dataclasses.field(default=default, metadata={"choices": tuple(choices), "help": help})
 
 
-def at_least(default, low) -> dataclasses.Field:
+def at_least(default, low, help: str = "") -> dataclasses.Field:
     """A numeric dataclass field whose value must be >= ``low`` (or None where the type allows it)."""
-    return dataclasses.field(default=default, metadata={"min": low})
+    return dataclasses.field(default=default, metadata={"min": low, "help": help})
 
 
-def within(default, low, high) -> dataclasses.Field:
+def within(default, low, high, help: str = "") -> dataclasses.Field:
     """A numeric dataclass field whose value must lie in [low, high]."""
-    return dataclasses.field(default=default, metadata={"min": low, "max": high})
+    return dataclasses.field(default=default, metadata={"min": low, "max": high, "help": help})
 
 
-def fraction(default) -> dataclasses.Field:
+def fraction(default, help: str = "") -> dataclasses.Field:
     """A numeric dataclass field whose value must lie in [0, 1]."""
-    return within(default, 0.0, 1.0)
+    return within(default, 0.0, 1.0, help)
 
 
 def multiple_of(default, step) -> dataclasses.Field:
@@ -60,17 +61,19 @@ def _optional(hint) -> bool:
     return type(None) in typing.get_args(hint)
 
 
-def add_options(parser: argparse.ArgumentParser, cls, helps: dict[str, str]) -> None:
-    """One ``--name`` option per dataclass field that has a help text (no defaults: YAML presets fill them)."""
+def add_options(parser, cls, helps: dict[str, str] | None = None) -> None:
+    """One ``--name`` option per dataclass field that has a help text, in ``helps`` or in the field's
+    metadata (no defaults: YAML presets fill them). ``parser``: an ArgumentParser or an argument group."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        if f.name not in helps:
+        help_text = (helps or {}).get(f.name) or f.metadata.get("help")
+        if not help_text:
             continue
         flag = "--" + f.name.replace("_", "-")
         kind = _base_type(hints[f.name])
         default = f.default if f.default is not dataclasses.MISSING else None
         shown = default is not None and default is not False and default != ""
-        text = helps[f.name] + (f" (default: {default})" if shown else "")
+        text = help_text + (f" (default: {default})" if shown else "")
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
         elif kind is list:
@@ -151,6 +154,9 @@ def _checked(f: dataclasses.Field, hint, value, where: str):
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise UserError(f"{where} must be a string, got {value!r}")
         value = str(value)
+    elif kind is dict:
+        if not isinstance(value, dict):
+            raise UserError(f"{where} must be a mapping of option: value, got {value!r}")
     elif kind is list:
         value = [value] if isinstance(value, str) else value
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):

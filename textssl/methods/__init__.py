@@ -24,5 +24,16 @@ def method_class(name: str):
     return getattr(importlib.import_module(module), cls)
 
 
-def build_method(name: str, backbone, **options):
-    return method_class(name)(backbone, **options)
+def build_method(name: str, backbone, options=None):
+    """Method ``name`` over ``backbone`` with ``options`` (its Options dataclass; None: its defaults)."""
+    return method_class(name)(backbone, options)
+
+
+def method_options(name: str, values: dict, source: str, overrides: dict | None = None) -> dict:
+    """Method ``name``'s options from ``values`` (read from ``source``) and command-line ``overrides``,
+    checked against its ``Options`` dataclass: a dict of every option, defaults filled in."""
+    import dataclasses
+
+    from textssl.config import config_from_dict
+
+    return dataclasses.asdict(config_from_dict(method_class(name).Options, values, source, overrides))

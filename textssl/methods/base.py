@@ -1,34 +1,103 @@
-"""The small base of every SSL method: a backbone, an instance mapping and a loss over views."""
+"""The SSL method contract and the small base of the instance-level methods.
+
+A method is one file that defines an ``SSLMethod`` subclass and its options dataclass, plus one line
+in ``textssl.methods.METHODS``. What the pretraining loop (textssl.train.pretrain) does for it:
+
+- **Options.** ``Options`` is a dataclass whose fields use textssl.config's checks (``choice``,
+  ``at_least``, ...). Its fields are read from ``--name value`` on the command line
+  (``textssl pretrain --method M --help`` lists them), from top-level keys of a ``--config`` file and
+  from a study's ``method_options.M``; a bad value or an unknown name is one ``error:`` line. They are
+  saved in the run's config.json under ``pretrain.method_options`` and the method is built as
+  ``Method(backbone, options)``. Neither ``PretrainConfig`` nor ``cli.py`` changes for a new method.
+- **Inputs.** ``views`` names the view pipeline of each view it compares (``"augment"``: the run's
+  ``--augment``; any other name: that pipeline of textssl.augment); ``wants_raw`` asks for the
+  images before augmentation too (a reconstruction target). Each call gets a ``MethodBatch``:
+  the float views [B, C, H, W] in [0, 1], each image's content width in pixels and the raw images
+  or None. A method that masks (MAE, SimMIM) draws its masks itself, on the device, from the widths,
+  so that padding is never a target.
+- **Loss.** ``forward(batch) -> (loss, embeddings)``: a scalar loss and an [N, d] tensor whose
+  spread is logged as the collapse indicator.
+- **Schedules.** ``after_step(step, total)`` runs after every optimizer step (``step`` counts from
+  1 to ``total``): momentum encoders update here.
+- **Optimizers.** ``parameter_groups()`` maps optimizer names to parameter groups (dicts as torch's
+  optimizers take them; ``lr_scale`` multiplies the run's ``--lr``). One optimizer (``"main"``) by
+  default. With several, ``losses(batch)`` yields ``(optimizer name, loss)`` pairs; each loss is
+  backpropagated and its optimizer stepped before the next is computed (an adversarial
+  discriminator, then its generator); the last pair's loss is the one logged.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, NamedTuple
 
 import torch
 from torch import nn
 
-from textssl.errors import UserError
+from textssl.config import at_least, choice
 from textssl.methods import MAPPINGS
 from textssl.methods.mapping import map_instances
+from textssl.models import HEADS
 from textssl.models.recognizer import PretrainBackbone
 
 
+class MethodBatch(NamedTuple):
+    views: list[torch.Tensor]   # float [B, C, H, W] in [0, 1], one per entry of the method's ``views``
+    widths: torch.Tensor        # int [B]: each image's content width in pixels
+    raw: torch.Tensor | None    # float [B, C, H, W] in [0, 1] before augmentation, when ``wants_raw``
+
+
+@dataclass(kw_only=True)
+class MethodOptions:
+    """A method without options."""
+
+
 class SSLMethod(nn.Module):
-    """Subclasses set ``default_mapping``, build their heads and implement ``forward``.
+    Options = MethodOptions
+    views: tuple[str, ...] = ("augment", "augment")
+    wants_raw = False
 
-    forward(views, widths=None) takes a list of float views [B, C, H, W] and each image's content
-    width in pixels (int [B], or None for all) and returns (loss, embeddings), the embeddings [N, d] being the
-    projected instances of the first view (for the collapse indicator).
-    """
-
-    default_mapping = "all"
-
-    def __init__(self, backbone: PretrainBackbone, *, mapping: str | None = None, windows: int = 5,
-                 head: str = "mlp", proj_dim: int = 128, hidden_dim: int = 256, temperature: float = 0.1):
+    def __init__(self, backbone: PretrainBackbone, options: MethodOptions | None = None):
         super().__init__()
-        self.backbone = backbone
-        self.mapping = mapping or self.default_mapping
-        if self.mapping not in MAPPINGS:
-            raise UserError(f"unknown instance mapping '{self.mapping}': use {', '.join(MAPPINGS)}")
-        self.windows, self.head, self.temperature = windows, head, temperature
-        self.proj_dim, self.hidden_dim = proj_dim, hidden_dim
+        self.backbone, self.options = backbone, options or self.Options()
+
+    def forward(self, batch: MethodBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def check_frames(self, frames: int, width: int) -> str | None:
+        """Why the encoder's ``frames`` at image ``width`` cannot serve this method, or None."""
+        return None
+
+    def after_step(self, step: int, total: int) -> None:
+        """Called after optimizer step ``step`` of ``total``."""
+
+    def parameter_groups(self) -> dict[str, list[dict]]:
+        return {"main": [{"params": list(self.parameters())}]}
+
+    def losses(self, batch: MethodBatch) -> Iterator[tuple[str, torch.Tensor]]:
+        """With several optimizers: (optimizer name, loss) in the order they step."""
+        raise NotImplementedError(f"{type(self).__name__} names several optimizers but yields no losses")
+
+
+@dataclass(kw_only=True)
+class InstanceOptions(MethodOptions):
+    """The options of methods that compare instances of the feature sequence (docs/DESIGN.md)."""
+    mapping: str = choice("all", MAPPINGS, "instance mapping: all, frame or window")
+    windows: int = at_least(5, 1, "instances per image with --mapping window")
+    head: str = choice("mlp", HEADS, "projection head: mlp (per instance) or bilstm (over the frames)")
+    proj_dim: int = at_least(128, 1, "projection size")
+    hidden_dim: int = at_least(256, 1, "hidden size of the projection head")
+
+
+class InstanceMethod(SSLMethod):
+    """A method over instances: the backbone, an instance mapping, a projection head, a loss over two views."""
+    Options = InstanceOptions
+
+    def check_frames(self, frames: int, width: int) -> str | None:
+        """Why ``frames`` (the encoder's at ``width``) cannot hold this method's instances, or None."""
+        o = self.options
+        if o.mapping == "window" and o.windows > frames:
+            return f"--windows {o.windows}: more than the encoder's {frames} frames at width {width}; give at most {frames}"
+        return None
 
     def projected_instances(self, images: torch.Tensor, projector: nn.Module,
                             widths: torch.Tensor | None = None) -> torch.Tensor:
@@ -43,10 +112,7 @@ class SSLMethod(nn.Module):
         lengths = None if widths is None else torch.div(widths + self.backbone.width_stride - 1,
                                                         self.backbone.width_stride, rounding_mode="floor")
         over_sequence = getattr(projector, "over_sequence", False)
-        instances, mask = map_instances(projector(seq) if over_sequence else seq, self.mapping, self.windows, lengths)
+        instances, mask = map_instances(projector(seq) if over_sequence else seq, self.options.mapping,
+                                        self.options.windows, lengths)
         instances = instances.flatten(0, 1) if mask is None else instances[mask]
         return instances if over_sequence else projector(instances)
-
-    def forward(self, views: list[torch.Tensor], widths: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError

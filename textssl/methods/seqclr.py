@@ -7,8 +7,17 @@ per instance or, with ``head="bilstm"``, a BiLSTM over the frames before the map
 """
 from __future__ import annotations
 
-from textssl.methods.simclr import SimCLR
+from dataclasses import dataclass
+
+from textssl.config import choice
+from textssl.methods import MAPPINGS
+from textssl.methods.simclr import SimCLR, SimCLROptions
+
+
+@dataclass(kw_only=True)
+class SeqCLROptions(SimCLROptions):
+    mapping: str = choice("window", MAPPINGS, "instance mapping: all, frame or window")
 
 
 class SeqCLR(SimCLR):
-    default_mapping = "window"
+    Options = SeqCLROptions

@@ -17,7 +17,7 @@ from textssl.config import config_from_dict, read_yaml
 from textssl.data.captcha_gen import parse_size
 from textssl.errors import UserError
 from textssl.methods import METHODS
-from textssl.train.options import FinetuneConfig, PretrainConfig, TrainOptions
+from textssl.train.options import FinetuneConfig, PretrainConfig, TrainOptions, with_method_options
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
 STUDY_KEYS = {"name", "data", "methods", "labels", "seeds", "pretrain", "method_options", "finetune", "supervised",
@@ -169,7 +169,7 @@ def _check_configs(preset: dict, where: str) -> None:
 def pretrain_config(preset: dict, method: str, data: str, out: str, where: str) -> PretrainConfig:
     options = {**preset.get("pretrain", {}), **preset.get("method_options", {}).get(method, {})}
     fixed = {"data": [data], "out": out, "method": method, **_image(preset)}
-    return config_from_dict(PretrainConfig, {**options, **fixed}, f"{where}: pretrain / method_options.{method}")
+    return with_method_options({**options, **fixed}, f"{where}: pretrain / method_options.{method}")
 
 
 def finetune_config(preset: dict, recognizer: str, overrides: dict, out: str, labels: int, init: str | None,

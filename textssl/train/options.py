@@ -1,14 +1,16 @@
 """The options of pretraining and fine-tuning as dataclasses: the command line, ``--config`` files and
 study presets are read into them (textssl.config). Nothing here imports torch, so that ``--help`` and
-a bad option answer at once."""
+a bad option answer at once (a method's options import its module, and so torch, when they are read)."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from textssl.augment import PIPELINES
-from textssl.config import api_only, at_least, choice, fraction, multiple_of, within
-from textssl.methods import MAPPINGS, METHODS
-from textssl.models import DECODERS, ENCODER_SIZES, ENCODERS, FEATURES, HEADS, RECTIFIERS, SEQUENCES
+from textssl.errors import UserError
+from textssl.config import api_only, config_from_dict, at_least, choice, fraction, multiple_of, within
+from textssl.methods import METHODS, method_class, method_options
+from textssl.models import DECODERS, ENCODER_SIZES, ENCODERS, FEATURES, RECTIFIERS, SEQUENCES
 
 OPTIMIZERS = ("adamw", "sgd")
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
@@ -52,13 +54,8 @@ class PretrainConfig(TrainOptions):
     data: list[str]
     out: str
     method: str = choice("seqclr", METHODS)
-    mapping: str | None = choice(None, MAPPINGS)
-    windows: int = at_least(5, 1)
-    head: str = choice("mlp", HEADS)
+    method_options: dict = dataclasses.field(default_factory=dict)  # the method's own (its Options dataclass)
     features: str = choice("visual", FEATURES)
-    proj_dim: int = at_least(128, 1)
-    hidden_dim: int = at_least(256, 1)
-    temperature: float = at_least(0.1, 1e-3)
     batch_size: int = at_least(128, 2)
     augment: str = choice("seqclr", PIPELINES)
     checkpoint_every: int = at_least(100, 1)
@@ -95,3 +92,29 @@ class FinetuneConfig(TrainOptions):
     self_train_steps: int | None = at_least(None, 1)  # steps of each round (default: the budget)
     pseudo_threshold: float = fraction(0.9)
     pseudo_agreement: bool = False
+
+
+OWN_OPTIONS = {f.name for f in dataclasses.fields(PretrainConfig)}
+FORMER_OPTIONS = ("mapping", "windows", "head", "proj_dim", "hidden_dim", "temperature")  # config.json before 2026-12-04
+
+
+def with_method_options(values: dict, source: str, method_overrides: dict | None = None, *,
+                        saved: bool = False, overrides: dict | None = None) -> PretrainConfig:
+    """The config from ``values`` (read from ``source``: a --config file, a study's sections or a run's
+    config.json) and command-line ``overrides``. Keys that are not pretraining options, and
+    ``method_options``, are the method's options, checked against its Options (textssl.methods.base);
+    ``method_overrides`` are those given on the command line. A ``saved`` config.json of a run written
+    before the methods had their own options keeps only the former options that its method has."""
+    values = dict(values)
+    own = values.pop("method_options", None) or {}
+    if not isinstance(own, dict):
+        raise UserError(f"{source}: 'method_options' must be a mapping of option: value, got {own!r}")
+    own = dict(own)
+    for key in [k for k in values if k not in OWN_OPTIONS]:
+        own[key] = values.pop(key)
+    cfg = config_from_dict(PretrainConfig, values, source, overrides=overrides)
+    if saved:
+        fields = {f.name for f in dataclasses.fields(method_class(cfg.method).Options)}
+        own = {k: v for k, v in own.items() if not (k in FORMER_OPTIONS and (k not in fields or v is None))}
+    checked = method_options(cfg.method, own, source, overrides=method_overrides)
+    return dataclasses.replace(cfg, method_options=checked)

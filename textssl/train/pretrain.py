@@ -10,17 +10,19 @@ from pathlib import Path
 import lightning as L
 import torch
 import torch.nn.functional as F
+from torch import nn
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from textssl.augment.views import build_view_augment, make_views
-from textssl.config import build_config, config_from_dict
+from textssl.augment.views import build_view_augment
+from textssl.config import read_yaml
 from textssl.data.dataset import ImageSpec, LmdbTextDataset, make_loader
 from textssl.errors import UserError
-from textssl.methods import build_method
+from textssl.methods import build_method, method_class, method_options
+from textssl.methods.base import MethodBatch
 from textssl.models.assembly import assemble
 from textssl.models.recognizer import PretrainBackbone
-from textssl.train.options import PretrainConfig
+from textssl.train.options import PretrainConfig, with_method_options
 from textssl.run_dir import (
     CONFIG,
     ENCODER_WEIGHTS,
@@ -46,12 +48,20 @@ def collapse_indicator(embeddings: torch.Tensor) -> torch.Tensor:
 
 
 class PretrainTask(L.LightningModule):
-    def __init__(self, method, augment, *, optimizer: str, lr: float, weight_decay: float, total_steps: int,
-                 warmup: float):
+    """Runs one SSL method as textssl.methods.base describes: its views, its optimizers, its hook."""
+
+    def __init__(self, method, augment: str, strength: float, *, optimizer: str, lr: float, weight_decay: float,
+                 total_steps: int, warmup: float):
         super().__init__()
-        self.method, self.augment = method, augment
+        self.method = method
+        names = [augment if name == "augment" else name for name in method.views]
+        self.pipelines = nn.ModuleDict({name: build_view_augment(name, strength) for name in dict.fromkeys(names)})
+        self.view_pipelines = names
         self.optimizer_name, self.lr, self.weight_decay = optimizer, lr, weight_decay
         self.total_steps, self.warmup = total_steps, warmup
+        self.groups = method.parameter_groups()
+        self.automatic_optimization = len(self.groups) == 1
+        self.steps_per_batch = len(self.groups)  # Lightning counts each optimizer's step as a step
         self.seconds_before, self.started = 0.0, time.time()  # training time of the runs this one resumes
 
     def seconds(self) -> float:
@@ -75,19 +85,47 @@ class PretrainTask(L.LightningModule):
             if states["cuda"] and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(states["cuda"])
 
+    def method_batch(self, batch) -> MethodBatch:
+        with torch.no_grad():
+            raw = batch.images.float().div_(255)
+            views = [self.pipelines[name](raw, batch.widths) for name in self.view_pipelines]
+        return MethodBatch(views, batch.widths, raw if self.method.wants_raw else None)
+
     def training_step(self, batch, _):
         if len(batch.images) < 2:  # one decodable image left in a streamed batch: skipped, as Lightning skips none
             return None
-        with torch.no_grad():
-            views = make_views(batch.images, self.augment, 2, batch.widths)
-        loss, embeddings = self.method(views, batch.widths)
+        inputs = self.method_batch(batch)
+        if not self.automatic_optimization:
+            return self.stepped_losses(inputs)
+        loss, embeddings = self.method(inputs)
         self.log("loss", loss, prog_bar=True)
         self.log("collapse_std", collapse_indicator(embeddings), prog_bar=True)
         return loss
 
+    def stepped_losses(self, inputs: MethodBatch) -> torch.Tensor:
+        """Several optimizers: each of the method's losses backpropagated and stepped before the next."""
+        optimizers = dict(zip(self.groups, self.optimizers()))
+        schedulers = dict(zip(self.groups, self.lr_schedulers()))
+        for name, loss in self.method.losses(inputs):
+            optimizers[name].zero_grad()
+            self.manual_backward(loss)
+            optimizers[name].step()
+            schedulers[name].step()
+            self.log(f"loss_{name}", loss, prog_bar=True)
+        self.log("loss", loss)
+        return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.method.after_step(self.trainer.global_step // self.steps_per_batch, self.total_steps)
+
     def configure_optimizers(self):
-        optimizer = make_optimizer(self.method.parameters(), self.optimizer_name, self.lr, self.weight_decay)
-        return {"optimizer": optimizer, "lr_scheduler": warmup_cosine(optimizer, self.total_steps, self.warmup)}
+        configured = []
+        for groups in self.groups.values():
+            groups = [{**g, "lr": self.lr * g.get("lr_scale", 1.0)} for g in groups]
+            optimizer = make_optimizer(groups, self.optimizer_name, self.lr, self.weight_decay)
+            configured.append({"optimizer": optimizer,
+                               "lr_scheduler": warmup_cosine(optimizer, self.total_steps, self.warmup)})
+        return configured[0] if len(configured) == 1 else configured
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -126,21 +164,25 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def pretrain_config(options: dict, yaml_path: str | None = None) -> PretrainConfig:
-    """The config from command-line ``options`` over a ``--config`` file. With --resume the run's saved
-    options hold, so only --out and the run-time options may be given."""
+    """The config from command-line ``options`` (the method's under ``method_options``) over a ``--config``
+    file. With --resume the run's saved options hold, so only --out and the run-time options may be given."""
+    options = dict(options)
+    method_overrides = options.pop("method_options", None) or {}
     if not options.get("resume"):
-        cfg = build_config(PretrainConfig, options, yaml_path)
+        cfg = with_method_options(read_yaml(yaml_path) if yaml_path else {}, str(yaml_path), method_overrides,
+                                  overrides=options)
         if cfg.resume:
             raise UserError(f"{yaml_path}: 'resume' belongs on the command line: textssl pretrain --out RUN --resume")
         return cfg
-    given = ["config"] * bool(yaml_path) + [k for k in options if k not in ("out", "resume", *RUN_TIME)]
+    given = ["config"] * bool(yaml_path) + [k for k in {**options, **method_overrides}
+                                            if k not in ("out", "resume", *RUN_TIME)]
     if given:
         raise UserError(f"--resume continues with the options saved in OUT/{CONFIG}; "
                         f"drop --{given[0].replace('_', '-')}")
     if "out" not in options:
         raise UserError("missing required option --out")
     run, config = read_config(options["out"], CONFIG, "pretrain")
-    return config_from_dict(PretrainConfig, config.get("pretrain", {}), str(run / CONFIG), overrides=options)
+    return with_method_options(config.get("pretrain", {}), str(run / CONFIG), saved=True, overrides=options)
 
 
 def resumed_config(cfg: PretrainConfig) -> tuple[PretrainConfig, int]:
@@ -154,7 +196,7 @@ def resumed_config(cfg: PretrainConfig) -> tuple[PretrainConfig, int]:
     if not isinstance(step, int):
         raise UserError(f"{last}: not a pretraining checkpoint (no global_step)")
     run_time = {k: getattr(cfg, k) for k in (*RUN_TIME, "extra_callbacks")}
-    saved = config_from_dict(PretrainConfig, config.get("pretrain", {}), str(run / CONFIG))
+    saved = with_method_options(config.get("pretrain", {}), str(run / CONFIG), saved=True)
     return dataclasses.replace(saved, resume=True, out=cfg.out, **run_time), step
 
 
@@ -175,13 +217,11 @@ def pretrain(cfg: PretrainConfig) -> dict:
                         shortcut=cfg.shortcut, decoder=None, in_channels=cfg.channels, height=cfg.height,
                         width=cfg.width)
     backbone = PretrainBackbone(assembly, cfg.features)
-    method = build_method(cfg.method, backbone, mapping=cfg.mapping, windows=cfg.windows, head=cfg.head,
-                          proj_dim=cfg.proj_dim, hidden_dim=cfg.hidden_dim, temperature=cfg.temperature)
-    augment = build_view_augment(cfg.augment, cfg.strength)
-    frames = backbone.encoder.frames(cfg.width)
-    if method.mapping == "window" and cfg.windows > frames:
-        raise UserError(f"--windows {cfg.windows}: more than the encoder's {frames} frames at width {cfg.width}; "
-                        f"give at most {frames}")
+    options = method_class(cfg.method).Options(**method_options(cfg.method, cfg.method_options, "method_options"))
+    method = build_method(cfg.method, backbone, options)
+    problem = method.check_frames(backbone.encoder.frames(cfg.width), cfg.width)
+    if problem:
+        raise UserError(problem)
     dataset = LmdbTextDataset(cfg.data, spec, allow_skipped=cfg.allow_skipped)
     if len(dataset) < 2:
         raise UserError(f"{', '.join(cfg.data)}: one image; pretraining compares images of a batch, it needs two")
@@ -189,20 +229,21 @@ def pretrain(cfg: PretrainConfig) -> dict:
     loader = make_loader(dataset, cfg.batch_size, shuffle=True, drop_last=True, workers=cfg.workers, in_memory=False)
     processes = num_processes(cfg.devices, cfg.precision)  # also checks both before the run is written
     steps = cfg.max_steps or math.ceil(cfg.epochs * len(loader) / processes)
-    task = PretrainTask(method, augment, optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                        total_steps=steps, warmup=cfg.warmup)
+    task = PretrainTask(method, cfg.augment, cfg.strength, optimizer=cfg.optimizer, lr=cfg.lr,
+                        weight_decay=cfg.weight_decay, total_steps=steps, warmup=cfg.warmup)
     if is_main_process():
         save_run(out, {"kind": "pretrain", "assembly": assembly.to_dict(), "image": spec.to_dict(),
-                       "method": cfg.method, "mapping": method.mapping, "pretrain": cfg.saved()})
+                       "method": cfg.method, "pretrain": cfg.saved()})
     checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", save_top_k=0, save_last=True,
-                                 every_n_train_steps=cfg.checkpoint_every)
+                                 every_n_train_steps=cfg.checkpoint_every * task.steps_per_batch)
     version = "pretrain" if resumed_at is None else f"pretrain-resumed-{resumed_at}"
-    trainer = make_trainer(out, version, max_steps=steps, callbacks=[checkpoint, *cfg.extra_callbacks],
+    trainer = make_trainer(out, version, max_steps=steps * task.steps_per_batch,
+                           callbacks=[checkpoint, *cfg.extra_callbacks],
                            progress=cfg.progress, precision=cfg.precision, devices=cfg.devices)
     trainer.strategy.checkpoint_io = AtomicCheckpointIO()
     trainer.fit(task, loader, ckpt_path=str(last) if cfg.resume else None)
     trainer.save_checkpoint(last)
-    metrics = {"steps": trainer.global_step, "seconds": task.seconds(), "samples": len(dataset),
+    metrics = {"steps": trainer.global_step // task.steps_per_batch, "seconds": task.seconds(), "samples": len(dataset),
                **{k: float(v) for k, v in trainer.callback_metrics.items()}}
     if is_main_process():
         save_weights(out / ENCODER_WEIGHTS, backbone.state_dict())

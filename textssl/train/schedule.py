@@ -10,7 +10,14 @@ from textssl.train.options import OPTIMIZERS
 
 
 def make_optimizer(params, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    params = [p for p in params if p.requires_grad]
+    """``params``: parameters, or parameter groups (dicts with "params" and per-group settings); those
+    without a gradient are left out."""
+    params = list(params)
+    if params and isinstance(params[0], dict):
+        params = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in params]
+        params = [g for g in params if g["params"]]
+    else:
+        params = [p for p in params if p.requires_grad]
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
