@@ -150,9 +150,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _named_method(argv: list[str]) -> str | None:
     """The --method value in ``argv``, if it names a method."""
-    for i, arg in enumerate(argv):
-        value = argv[i + 1] if arg == "--method" and i + 1 < len(argv) else arg.partition("=")[2] \
-            if arg.startswith("--method=") else None
+    for arg, following in zip(argv, argv[1:] + [None]):
+        value = following if arg == "--method" else arg[len("--method="):] if arg.startswith("--method=") else None
         if value in METHODS:
             return value
     return None

@@ -15,10 +15,10 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from textssl.augment.views import build_view_augment
-from textssl.config import read_yaml
+from textssl.config import config_from_dict, read_yaml
 from textssl.data.dataset import ImageSpec, LmdbTextDataset, make_loader
 from textssl.errors import UserError
-from textssl.methods import build_method, method_class, method_options
+from textssl.methods import build_method, method_class
 from textssl.methods.base import MethodBatch
 from textssl.models.assembly import assemble
 from textssl.models.recognizer import PretrainBackbone
@@ -217,7 +217,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
                         shortcut=cfg.shortcut, decoder=None, in_channels=cfg.channels, height=cfg.height,
                         width=cfg.width)
     backbone = PretrainBackbone(assembly, cfg.features)
-    options = method_class(cfg.method).Options(**method_options(cfg.method, cfg.method_options, "method_options"))
+    options = config_from_dict(method_class(cfg.method).Options, cfg.method_options, "method_options")
     method = build_method(cfg.method, backbone, options)
     problem = method.check_frames(backbone.encoder.frames(cfg.width), cfg.width)
     if problem:
