@@ -1,17 +1,22 @@
 """Throughput of textssl on this machine, written as JSON under benchmarks/results/.
 
-Measures, for the default (small) CRNN:
+Measures, for the default recognizer (cnn + bilstm + ctc):
 - fine-tuning: end-to-end img/s of the real Lightning loop (LMDB batches, augmentation, CTC step)
   against the bare model's forward+backward+optimizer img/s on the same batch; their ratio;
-- SSL pretraining (SeqCLR): end-to-end img/s (two views made on the device) against the bare
-  encoder+head forward+backward on two ready views of the same batch; their ratio;
+- SSL pretraining, for every method (``--methods``): end-to-end img/s (the views made on the device)
+  against the bare method's step on ready views of the same batch (forward, backward, optimizer and
+  its after-step hook: momentum encoders included on both sides); their ratio;
 - inference (uint8 images in, decoded text out) img/s at batch 64 and latency at batch 1;
 - captcha generation img/s.
 
 Each rate is given over the whole timed window (mean) and for the median step: on a shared
 machine, stolen time lands on a few steps; the median shows the pipeline without it.
 
-    python benchmarks/throughput.py [--steps 60] [--out benchmarks/results/DATE-DEVICE-throughput.json]
+    python benchmarks/throughput.py [--steps 60] [--rounds 3] [--methods simclr,moco-v2] [--out FILE.json]
+
+A shared machine's speed drifts by 20% over minutes: each method's bare step is timed right after its
+loop, in ``--rounds`` rounds, and the round of the median ratio (mean rates) is kept; every round's
+ratio is written beside it.
 
 Pretraining streams its images from the LMDB through two worker processes (its memory stays flat in
 the number of images); fine-tuning decodes its labeled images once into memory.
@@ -33,11 +38,21 @@ from textssl.api import TextRecognizer
 from textssl.data.captcha_gen import generate_captchas
 from textssl.data.charset import Charset
 from textssl.data.dataset import ImageSpec
-from textssl.methods import build_method
-from textssl.models.crnn import PretrainBackbone, Recognizer, model_config
+from textssl.methods import METHODS, build_method
+from textssl.methods.base import MethodBatch
+from textssl.models.assembly import assemble
+from textssl.models.recognizer import PretrainBackbone, Recognizer
 from textssl.train.finetune import FinetuneConfig, finetune
 from textssl.train.pretrain import PretrainConfig, pretrain
-from textssl.train.recognition import ctc_loss
+
+
+def assembly(decoder: str | None = "ctc"):
+    return assemble(encoder="cnn", encoder_size=None, sequence="bilstm", shortcut=True, decoder=decoder,
+                    in_channels=1, height=32, width=128)
+
+
+def recognizer() -> Recognizer:
+    return Recognizer(assembly(), Charset.from_spec("captcha"))
 
 
 def _sync() -> None:
@@ -82,36 +97,38 @@ def rates(batch: int, seconds: tuple[float, float]) -> tuple[float, float]:
 
 
 def bare_finetune_step(device: str, batch: int, steps: int) -> float:
-    charset = Charset.from_spec("captcha")
-    model = Recognizer(model_config("small"), charset.num_classes).to(device)
+    model = recognizer().to(device)
     optimizer = torch.optim.AdamW(model.parameters(), 1e-3)
     images = torch.rand(batch, 1, 32, 128, device=device)
     labels = ["AB12C"] * batch
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        ctc_loss(model(images), labels, charset).backward()
+        model.loss(images, labels).backward()
         optimizer.step()
 
     return rates(batch, timed(step, steps))
 
 
-def bare_pretrain_step(device: str, batch: int, steps: int) -> float:
-    method = build_method("seqclr", PretrainBackbone(model_config("small"))).to(device)
-    optimizer = torch.optim.AdamW(method.parameters(), 1e-3)
-    views = [torch.rand(batch, 1, 32, 128, device=device) for _ in range(2)]
+def bare_pretrain_step(method_name: str, device: str, batch: int, steps: int) -> float:
+    method = build_method(method_name, PretrainBackbone(assembly(None))).to(device)
+    optimizer = torch.optim.AdamW(method.parameter_groups()["main"], 1e-3)
+    inputs = MethodBatch([torch.rand(batch, 1, 32, 128, device=device) for _ in method.views],
+                         torch.full((batch,), 128, device=device), None)
+    count = iter(range(1, 10**9))
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        method(views)[0].backward()
+        method(inputs)[0].backward()
         optimizer.step()
+        method.after_step(next(count), 10**9)
 
     return rates(batch, timed(step, steps))
 
 
 def inference(device: str) -> tuple[float, float]:
     """(img/s at batch 64, ms at batch 1) of TextRecognizer.predict_batch: uint8 in, decoded text out."""
-    model = Recognizer(model_config("small"), 37)
+    model = recognizer()
     reader = TextRecognizer(model, Charset.from_spec("captcha"), ImageSpec(), device)
     x64 = torch.randint(0, 256, (64, 1, 32, 128), dtype=torch.uint8)
     batch64 = timed(lambda: reader.predict_batch(x64), 30)[1]
@@ -121,26 +138,44 @@ def inference(device: str) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60, help="timed steps per measurement")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="end-to-end then bare, this many times per method; the round of the median ratio is kept")
+    parser.add_argument("--methods", default=",".join(METHODS), help="SSL methods to measure (default: all)")
     parser.add_argument("--out", help="JSON file (default: benchmarks/results/<date>-<device>-throughput.json)")
     args = parser.parse_args()
+    methods = args.methods.split(",")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        parser.error(f"--methods: unknown {', '.join(unknown)}; use {', '.join(METHODS)}")
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    pre_rounds = {}
     fine_batch, pre_batch = 64, 128
     with tempfile.TemporaryDirectory() as tmp:
         gen = generate_captchas(f"{tmp}/train", 3000, labeled=True, seed=1, width=128, height=32, progress=False)
         generate_captchas(f"{tmp}/val", 64, labeled=True, seed=2, width=128, height=32, progress=False)
-        fine_timer, pre_timer = StepTimer(), StepTimer()
+        fine_timer = StepTimer()
         total = args.steps + fine_timer.skip
         finetune(FinetuneConfig(train=[f"{tmp}/train"], val=f"{tmp}/val", out=f"{tmp}/run", max_steps=total,
                                 batch_size=fine_batch, val_every=total, progress=False,
                                 extra_callbacks=[fine_timer]))
-        pretrain(PretrainConfig(data=[f"{tmp}/train"], out=f"{tmp}/pre", method="seqclr", max_steps=total,
-                                batch_size=pre_batch, checkpoint_every=10 * total, progress=False,
-                                extra_callbacks=[pre_timer]))
-    fine_bare = bare_finetune_step(device, fine_batch, args.steps)
-    pre_bare = bare_pretrain_step(device, pre_batch, args.steps)
-    fine_e2e, pre_e2e = fine_timer.images_per_second(fine_batch), pre_timer.images_per_second(pre_batch)
+        fine_bare = bare_finetune_step(device, fine_batch, args.steps)  # each bare step right after its loop:
+        pre_e2e, pre_bare = {}, {}  # a shared machine's speed drifts over minutes, not within one
+        for method in methods:
+            rounds = []
+            for r in range(args.rounds):
+                timer = StepTimer()
+                pretrain(PretrainConfig(data=[f"{tmp}/train"], out=f"{tmp}/pre-{method}-{r}", method=method,
+                                        max_steps=total, batch_size=pre_batch, checkpoint_every=10 * total,
+                                        progress=False, extra_callbacks=[timer]))
+                rounds.append((timer.images_per_second(pre_batch), bare_pretrain_step(method, device, pre_batch,
+                                                                                       args.steps)))
+            e2e, bare = min(rounds, key=lambda pair: abs(pair[0][0] / pair[1][0] - statistics.median(
+                a[0] / b[0] for a, b in rounds)))  # the round of the median ratio
+            pre_e2e[method], pre_bare[method] = e2e, bare
+            pre_rounds[method] = [a[0] / b[0] for a, b in rounds]
+    fine_e2e = fine_timer.images_per_second(fine_batch)
     infer, latency = inference(device)
-    parameters = sum(p.numel() for p in Recognizer(model_config("small"), 37).parameters())
+    parameters = sum(p.numel() for p in recognizer().parameters())
 
     def loop(batch: int, e2e: tuple[float, float], bare: tuple[float, float], **extra) -> dict:
         return {"batch": batch, **extra,
@@ -148,15 +183,19 @@ def main() -> None:
                 "median_step": {"end_to_end_img_s": e2e[1], "bare_img_s": bare[1], "ratio": e2e[1] / bare[1]}}
 
     measurements = {
-        "model": f"crnn small ({parameters / 1e6:.2f}M parameters), 1x32x128 grey images",
+        "model": f"cnn + bilstm + ctc ({parameters / 1e6:.2f}M parameters), 1x32x128 grey images",
         "finetune": loop(fine_batch, fine_e2e, fine_bare),
-        "pretrain_seqclr": loop(pre_batch, pre_e2e, pre_bare, views=2),
+        **{f"pretrain_{method}": loop(pre_batch, pre_e2e[method], pre_bare[method],
+                                      views=len(build_method(method, PretrainBackbone(assembly(None))).views),
+                                      ratio_of_each_round=pre_rounds[method])
+           for method in methods},
         "inference": {"batch64_img_s": infer, "batch1_latency_ms": latency, "includes": "CTC decoding to text"},
         "captcha_generation_img_s": gen["images_per_second"],
     }
     path = write_result(f"{device}-throughput", measurements, out=args.out, notes=[
         "end to end: the Lightning loop on LMDB data with augmentation (pretraining streamed from the LMDB); bare: "
-        "forward, backward and optimizer step of the same model on ready tensors of the same batch"])
+        "forward, backward and optimizer step of the same model on ready tensors of the same batch (a method's "
+        "after-step hook, its momentum update, included)", "each method at its default options"])
     print(json.dumps(measurements, indent=2))
     print(path)
 

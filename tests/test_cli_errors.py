@@ -106,10 +106,10 @@ def test_bad_config_key(capsys, tmp_path, tiny_data):
 
 def test_bad_option_value_is_one_line_from_the_parser(capsys):
     with pytest.raises(SystemExit) as exit_:
-        main(["pretrain", "--data", "x", "--out", "y", "--method", "byol"])
+        main(["pretrain", "--data", "x", "--out", "y", "--method", "dino"])
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_.value.code == 2
-    assert_one_error_line(err, "--method", "byol", "simclr")
+    assert_one_error_line(err, "--method", "dino", "simclr")
 
 
 def test_finetune_refuses_to_overwrite_a_run(capsys, tiny_data, tiny_run):

@@ -30,7 +30,7 @@ def test_yaml_numbers_written_as_strings_are_converted():
     ("warmup", 500, "p.yaml: 'warmup' must be at most 1.0, got 500.0"),
     ("progress", "no", "p.yaml: 'progress' must be true or false, got 'no'"),
     ("data", 5, "p.yaml: 'data' must be a path or a list of paths, got 5"),
-    ("method", "byol", "p.yaml: 'method': 'byol' is not one of simclr, simsiam, seqclr"),
+    ("method", "dino", "p.yaml: 'method': 'dino' is not one of simclr, simsiam, seqclr, moco-v1"),
     ("mapping", "pixels", "'mapping': 'pixels' is not one of all, frame, window"),
     ("channels", 2, "'channels': 2 is not one of 1, 3"),
     ("strength", 3, "p.yaml: 'strength' must be at most 2.0, got 3.0"),

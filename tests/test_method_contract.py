@@ -74,7 +74,7 @@ def test_method_options_from_the_command_line_are_saved(tiny_data, tmp_path):
                  "--no-progress"]) == 0
     saved = json.loads((out / "config.json").read_text())["pretrain"]["method_options"]
     assert saved == {"mapping": "frame", "windows": 5, "head": "mlp", "proj_dim": 128, "hidden_dim": 256,
-                     "temperature": 0.2}
+                     "loss": "info-nce", "temperature": 0.2, "margin": 0.5}
 
 
 def test_a_run_saved_before_methods_had_their_own_options_resumes(tiny_data, tmp_path):

@@ -101,7 +101,7 @@ def test_study_over_seeds_reuses_the_cells_it_has(tmp_path, monkeypatch, capsys)
     ("finetune: {lr: fast}", "'lr' must be a number, got 'fast'"),
     ("pretrain: {batch_size: }", "'batch_size' needs a value"),
     ("methods: [simclrr]", "unknown method 'simclrr'"),
-    ("method_options: {simclr: {head: gru}}", "method_options.simclr: 'head': 'gru' is not one of mlp, bilstm"),
+    ("method_options: {simclr: {head: gru}}", "method_options.simclr: 'head': 'gru' is not one of mlp, linear, bilstm"),
     ("supervised: {lrs: [3e-4]}", "'supervised.lrs' must be a list of learning rates"),
     ("supervised: {lrs: 0.001}", "'supervised.lrs' must be a list of learning rates"),
     ("supervised: {shortcut: false}", "'supervised.shortcut': the supervised arm shares it with the SSL arms"),
@@ -121,6 +121,13 @@ def test_study_over_seeds_reuses_the_cells_it_has(tmp_path, monkeypatch, capsys)
     ("seeds: 3", "'seeds' must list distinct whole numbers"),
     ("seeds: [0, 1]\nfinetune: {seed: 4}", "'finetune.seed' and 'seeds' both set"),
     ("seeds: [-1, 100000000000000000000]", "'seed'"),
+    ("methods: [simclr, simclr]", "'methods' lists a method twice"),
+    ("methods: ['simclr:']", "unknown method 'simclr:'"),
+    ("protocols: [frozen, self-train]", "'protocols' must list distinct fine-tuning protocols of full, frozen"),
+    ("untrained: frozen", "'untrained' must list distinct fine-tuning protocols"),
+    ("protocols: [frozen]\nfinetune: {protocol: full}", "'finetune.protocol' and 'protocols' both set"),
+    ("untrained: [frozen]\nself_train: {max_steps: 2}", "it does not go with 'untrained'"),
+    ("methods: [simclr, 'simclr:x']\nmethod_options: {'simclr:x': {loss: hinge}}", "method_options.simclr:x: 'loss'"),
 ])
 def test_bad_presets_fail_before_any_work(tmp_path, text, message):
     bad = tmp_path / "bad.yaml"
@@ -184,7 +191,7 @@ def test_unknown_preset_and_too_many_labels(tmp_path):
 
 
 def test_shipped_presets_load():
-    for name in ("captcha-quick", "captcha-paper"):
+    for name in ("captcha-quick", "captcha-paper", "captcha-methods"):
         assert presets.load_preset(name)["labels"]
 
 
@@ -227,3 +234,35 @@ def test_a_tesseract_on_path_gives_its_row(tmp_path, monkeypatch):
     tesseract = rows[-1]
     assert tesseract["method"] == "tesseract" and tesseract["num_samples"] == 8 and tesseract["seed"] is None
     assert "| tesseract | 0 |" in (tmp_path / "study" / "results.md").read_text()
+
+
+def test_method_variants_protocols_and_the_untrained_encoder(tmp_path, monkeypatch):
+    preset = tmp_path / "methods.yaml"
+    preset.write_text(Path(PRESET).read_text().replace("labels: [32, 64]", "labels: [32]")
+                      .replace("methods: [simclr]", "methods: [simclr, 'simclr:triplet']")
+                      .replace("pretrain: {max_steps: 2", "pretrain: {max_steps: 10")  # one logged step
+                      .replace("protocol: two-stage, ", "")
+                      .replace("supervised: {lrs: [1.0e-3, 3.0e-3]}", "supervised: {lrs: [1.0e-3]}")
+                      + "method_options: {'simclr:triplet': {loss: triplet, margin: 0.3}}\n"
+                        "protocols: [frozen, two-stage]\nuntrained: [frozen]\n")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    out = tmp_path / "study"
+    rows = study.run_study(str(preset), out, progress=False)
+    assert [(r["method"], r.get("protocol")) for r in rows] == [
+        ("simclr", "frozen"), ("simclr", "two-stage"), ("simclr:triplet", "frozen"), ("simclr:triplet", "two-stage"),
+        ("untrained", "frozen"), ("supervised", None)]
+    pretrained = json.loads((out / "pretrain" / "simclr-triplet" / "config.json").read_text())["pretrain"]
+    assert (pretrained["method"], pretrained["method_options"]["loss"], pretrained["method_options"]["margin"]) == \
+        ("simclr", "triplet", 0.3)
+    untrained = out / "pretrain" / "untrained"
+    assert json.loads((untrained / "metrics.json").read_text())["steps"] == 0 and not (untrained / "checkpoints").exists()
+    for r in rows[:-1]:
+        config = json.loads((Path(r["run"]) / "config.json").read_text())["finetune"]
+        assert config["protocol"] == r["protocol"]
+        assert Path(config["init"]).name == r["method"].replace(":", "-")
+    report = (out / "results.md").read_text()
+    assert "| simclr:triplet | frozen | 32 |" in report and "| untrained | frozen | 32 |" in report
+    assert "| simclr:triplet |" in report.split("Pretraining")[1]  # its loss and collapse indicator
+    assert "untrained |" not in report.split("Pretraining")[1]
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["pretraining"]) == {"simclr", "simclr:triplet"}

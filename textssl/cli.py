@@ -139,6 +139,8 @@ def _data_parser(sub) -> None:
     pre.add_argument("--augment", default="seqclr", help=f"{COMMON_HELP['augment']} (default: seqclr)")
     pre.add_argument("--strength", type=float, default=1.0, help="augmentation strength (default: 1.0)")
     pre.add_argument("--count", type=_positive, default=8, help="samples (default: 8)")
+    pre.add_argument("--method", choices=METHODS, metavar="METHOD",
+                     help="show every view this SSL method compares, with its default options (e.g. SwAV's crops)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -204,7 +206,8 @@ def build_parser(help_for_method: str | None = None) -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=_positive, default=64, help="images per batch (default: 64)")
     ev.add_argument("--allow-skipped", action="store_true", help=COMMON_HELP["allow_skipped"])
     st = sub.add_parser("study", help="label-efficiency study: SSL methods vs supervised at several label budgets")
-    st.add_argument("--preset", required=True, help="preset name (captcha-quick, captcha-paper) or a YAML file")
+    presets = ", ".join(sorted(p.stem for p in (Path(__file__).parent / "presets").glob("*.yaml")))
+    st.add_argument("--preset", required=True, help=f"preset name ({presets}) or a YAML file")
     st.add_argument("--out", required=True, help="study folder (results.json, results.md, accuracy.png)")
     st.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars")
     de = sub.add_parser("demo", help="the captcha-quick study into ./textssl-demo, table on stdout")
@@ -266,8 +269,28 @@ def _data(args) -> None:
         batch = collate([dataset[i] for i in range(min(args.count, len(dataset)))])
         if batch is None:
             raise UserError(f"{args.lmdb}: none of its first {args.count} images can be decoded")
-        write_preview(batch.images, args.out, build_view_augment(args.augment, args.strength), batch.widths)
+        if args.method:
+            write_preview(batch.images, args.out, views=_method_views(args.method, args.augment, args.strength, batch))
+        else:
+            write_preview(batch.images, args.out, build_view_augment(args.augment, args.strength), batch.widths)
         print(f"wrote {args.out}")
+
+
+def _method_views(method: str, augment: str, strength: float, batch) -> list:
+    """The titled views ``method`` (with its default options, on the default encoder) compares."""
+    from textssl.methods import build_method
+    from textssl.methods.base import ViewMaker
+    from textssl.models.assembly import assemble
+    from textssl.models.recognizer import PretrainBackbone
+
+    backbone = PretrainBackbone(assemble(encoder="cnn", encoder_size=None, sequence="bilstm", shortcut=True,
+                                         decoder=None, in_channels=batch.images.shape[1], height=batch.images.shape[2],
+                                         width=batch.images.shape[3]))
+    model = build_method(method, backbone)
+    maker = ViewMaker(model, augment, strength)
+    names = iter(maker.names)
+    return [(f"{title}: {next(names)}" if title.startswith("view") else title, v)
+            for title, v in model.shown_views(maker(batch.images, batch.widths))]
 
 
 def _check_inputs(args) -> None:

@@ -9,15 +9,19 @@ from torch import Tensor, nn  # noqa: E402
 from textssl.augment.views import make_views  # noqa: E402
 
 
-def write_preview(images_uint8: Tensor, out_png: str, augment: nn.Module, widths: Tensor | None = None,
-                  num_views: int = 2) -> None:
-    """Save a grid: one row per sample, column 0 the original, then num_views views.
+def write_preview(images_uint8: Tensor, out_png: str, augment: nn.Module | None = None,
+                  widths: Tensor | None = None, num_views: int = 2,
+                  views: list[tuple[str, Tensor]] | None = None) -> None:
+    """Save a grid: one row per sample, column 0 the original, then num_views views of ``augment``, or
+    the titled ``views`` (a method's, each float [N, C, H, W'] in [0, 1]).
 
     images_uint8: uint8 [N, C, H, W] with C = 1 or 3; widths: their content widths [N], or None.
     """
     original = images_uint8.float() / 255
-    views = make_views(images_uint8, augment, num_views, widths)
-    columns = [original, *views]
+    if views is None:
+        views = [(f"view {i + 1}", v) for i, v in enumerate(make_views(images_uint8, augment, num_views, widths))]
+    titles = ["original", *(title for title, _ in views)]
+    columns = [original, *(v for _, v in views)]
     n, c, h, w = original.shape
     cols = len(columns)
     fig, axes = plt.subplots(n, cols, figsize=(cols * w / h, n), squeeze=False)
@@ -32,7 +36,7 @@ def write_preview(images_uint8: Tensor, out_png: str, augment: nn.Module, widths
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:
-                ax.set_title("original" if col == 0 else f"view {col}", fontsize=8)
+                ax.set_title(titles[col], fontsize=8)
     fig.tight_layout()
     fig.savefig(out_png, dpi=100)
     plt.close(fig)

@@ -1,11 +1,17 @@
 """Pure loss functions."""
 
+from textssl.losses.clustering import sinkhorn, swapped_prediction
 from textssl.losses.contrastive import (
     contrastive_margin,
     info_nce,
+    moco_logits,
+    moco_loss,
     n_pair,
     negative_cosine,
+    normalized_mse,
+    query_key_info_nce,
     triplet,
 )
 
-__all__ = ["contrastive_margin", "info_nce", "n_pair", "negative_cosine", "triplet"]
+__all__ = ["contrastive_margin", "info_nce", "moco_logits", "moco_loss", "n_pair", "negative_cosine",
+           "normalized_mse", "query_key_info_nce", "sinkhorn", "swapped_prediction", "triplet"]

@@ -14,6 +14,11 @@ METHODS: dict[str, str] = {
     "simclr": "textssl.methods.simclr:SimCLR",
     "simsiam": "textssl.methods.simsiam:SimSiam",
     "seqclr": "textssl.methods.seqclr:SeqCLR",
+    "moco-v1": "textssl.methods.moco:MoCo",
+    "moco-v2": "textssl.methods.moco:MoCoV2",
+    "moco-v3": "textssl.methods.moco:MoCoV3",
+    "byol": "textssl.methods.byol:BYOL",
+    "swav": "textssl.methods.swav:SwAV",
 }
 
 

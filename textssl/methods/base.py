@@ -15,6 +15,8 @@ in ``textssl.methods.METHODS``. What the pretraining loop (textssl.train.pretrai
   the float views [B, C, H, W] in [0, 1], each image's content width in pixels and the raw images
   or None. A method that masks (MAE, SimMIM) draws its masks itself, on the device, from the widths,
   so that padding is never a target.
+  ``shown_views(batch)`` names and returns what the method looks at, for ``textssl data preview
+  --method M`` (a method that derives views itself, as SwAV's crops, shows them too).
 - **Loss.** ``forward(batch) -> (loss, embeddings)``: a scalar loss and an [N, d] tensor whose
   spread is logged as the collapse indicator.
 - **Schedules.** ``after_step(step, total)`` runs after every optimizer step (``step`` counts from
@@ -46,6 +48,24 @@ class MethodBatch(NamedTuple):
     raw: torch.Tensor | None    # float [B, C, H, W] in [0, 1] before augmentation, when ``wants_raw``
 
 
+class ViewMaker(nn.Module):
+    """A method's views of a batch: its ``views`` made by their pipelines, on the batch's device."""
+
+    def __init__(self, method: SSLMethod, augment: str, strength: float):
+        super().__init__()
+        from textssl.augment.views import build_view_augment
+
+        self.names = [augment if name == "augment" else name for name in method.views]
+        self.pipelines = nn.ModuleDict({name: build_view_augment(name, strength) for name in dict.fromkeys(self.names)})
+        self.wants_raw = method.wants_raw
+
+    @torch.no_grad()
+    def forward(self, images_uint8: torch.Tensor, widths: torch.Tensor) -> MethodBatch:
+        raw = images_uint8.float().div_(255)
+        views = [self.pipelines[name](raw, widths) for name in self.names]
+        return MethodBatch(views, widths, raw if self.wants_raw else None)
+
+
 @dataclass(kw_only=True)
 class MethodOptions:
     """A method without options."""
@@ -67,11 +87,17 @@ class SSLMethod(nn.Module):
         """Why the encoder's ``frames`` at image ``width`` cannot serve this method, or None."""
         return None
 
+    def shown_views(self, batch: MethodBatch) -> list[tuple[str, torch.Tensor]]:
+        """(title, float images [B, C, H, W']) of every input the method compares, for a preview."""
+        return [(f"view {i + 1}", v) for i, v in enumerate(batch.views)]
+
     def after_step(self, step: int, total: int) -> None:
         """Called after optimizer step ``step`` of ``total``."""
 
     def parameter_groups(self) -> dict[str, list[dict]]:
-        return {"main": [{"params": list(self.parameters())}]}
+        """Optimizer name -> parameter groups; by default one optimizer over every trainable parameter
+        (a momentum encoder's are not)."""
+        return {"main": [{"params": [p for p in self.parameters() if p.requires_grad]}]}
 
     def losses(self, batch: MethodBatch) -> Iterator[tuple[str, torch.Tensor]]:
         """With several optimizers: (optimizer name, loss) in the order they step."""
@@ -83,7 +109,7 @@ class InstanceOptions(MethodOptions):
     """The options of methods that compare instances of the feature sequence (docs/DESIGN.md)."""
     mapping: str = choice("all", MAPPINGS, "instance mapping: all, frame or window")
     windows: int = at_least(5, 1, "instances per image with --mapping window")
-    head: str = choice("mlp", HEADS, "projection head: mlp (per instance) or bilstm (over the frames)")
+    head: str = choice("mlp", HEADS, "projection head: mlp or linear (per instance), bilstm (over the frames)")
     proj_dim: int = at_least(128, 1, "projection size")
     hidden_dim: int = at_least(256, 1, "hidden size of the projection head")
 
@@ -99,16 +125,16 @@ class InstanceMethod(SSLMethod):
             return f"--windows {o.windows}: more than the encoder's {frames} frames at width {width}; give at most {frames}"
         return None
 
-    def projected_instances(self, images: torch.Tensor, projector: nn.Module,
-                            widths: torch.Tensor | None = None) -> torch.Tensor:
+    def projected_instances(self, images: torch.Tensor, projector: nn.Module, widths: torch.Tensor | None = None,
+                            backbone: nn.Module | None = None) -> torch.Tensor:
         """float images [B, C, H, W] -> projected instances [N, d], instance-major within each image;
         N = B * T', fewer with the frame mapping where ``widths`` (each image's content width in
         pixels [B], or None) leave padding frames out.
 
         A sequence head (BiLSTM) runs over the backbone's frames before the mapping; a per-instance
-        head (MLP) after it.
+        head (MLP) after it. ``backbone``: another than the method's (a momentum encoder).
         """
-        seq = self.backbone(images)
+        seq = (backbone or self.backbone)(images)
         lengths = None if widths is None else torch.div(widths + self.backbone.width_stride - 1,
                                                         self.backbone.width_stride, rounding_mode="floor")
         over_sequence = getattr(projector, "over_sequence", False)

@@ -43,9 +43,12 @@ class BiLSTMHead(nn.Module):
 
 
 def projection_head(kind: str, din: int, hidden: int, out: int, last_bn: bool = False) -> nn.Module:
-    """``mlp``: Linear-BN-ReLU-Linear (BatchNorm on the output too with ``last_bn``); ``bilstm``: BiLSTMHead."""
+    """``mlp``: Linear-BN-ReLU-Linear (BatchNorm on the output too with ``last_bn``); ``linear``: one linear
+    layer (MoCo v1's); ``bilstm``: BiLSTMHead."""
     if kind == "mlp":
         return MLPHead([din, hidden, out], last_bn=last_bn)
+    if kind == "linear":
+        return MLPHead([din, out], last_bn=last_bn)
     if kind == "bilstm":
         return BiLSTMHead(din, out)
-    raise UserError(f"unknown --head '{kind}': use mlp or bilstm")
+    raise UserError(f"unknown --head '{kind}': use mlp, linear or bilstm")

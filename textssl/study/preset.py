@@ -7,6 +7,12 @@ options of every cell and the ``supervised`` arm's own ones (``lrs``, the best o
 ``warmup``, ``weight_decay``, ``optimizer``). ``recognizers`` (name: {finetune: ..., supervised: ...})
 runs every arm once per recognizer; ``self_train`` (fine-tuning options) adds a ``+self-train`` arm
 beside each method and the supervised arm, started from that arm's cell.
+
+A ``methods`` entry ``NAME:VARIANT`` is method NAME pretrained a second way: ``method_options.NAME``
+then ``method_options['NAME:VARIANT']`` (``seqclr:triplet: {loss: triplet}``). ``protocols`` fine-tunes
+every pretrained encoder under each protocol listed (else the one of ``finetune``), and ``untrained``
+lists the protocols under which the encoder as initialised, pretrained on nothing, is fine-tuned too:
+under ``frozen`` it says what the decoder reads without a learned representation.
 """
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ from textssl.train.options import FinetuneConfig, PretrainConfig, TrainOptions, 
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "presets"
 STUDY_KEYS = {"name", "data", "methods", "labels", "seeds", "pretrain", "method_options", "finetune", "supervised",
-              "recognizers", "self_train", "reference"}
+              "recognizers", "self_train", "reference", "protocols", "untrained"}
 STYLE_KEYS = ("charset", "min_len", "max_len", "width", "height", "render_size")
 SPLITS = (("unlabeled", False), ("labeled", True), ("val", True), ("test", True))
 SET_BY_STUDY = {"pretrain": ("data", "out", "method", "height", "width", "resume"),  # from data and labels
@@ -29,6 +35,9 @@ SET_BY_STUDY = {"pretrain": ("data", "out", "method", "height", "width", "resume
 SET_BY_STUDY["self_train"] = (*SET_BY_STUDY["finetune"], "protocol")
 SUPERVISED_OWN = ("lrs", "warmup", "weight_decay", "optimizer")  # data, views, budget and model are the SSL arms'
 SELF_TRAIN = "+self-train"
+UNTRAINED = "untrained"
+TUNED_PROTOCOLS = ("full", "frozen", "two-stage")  # the protocols that start from a pretraining run
+_ENCODER_KEYS = ("encoder", "encoder_size", "channels", "sequence", "shortcut", "features", "seed")
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainOptions)}  # a cell's model where finetune gives none
 
 
@@ -53,8 +62,12 @@ def load_preset(name: str, seeds: list[int] | None = None) -> dict:
     _check_data(preset, where)
     _check_sections(preset, where)
     for method in preset["methods"]:
-        if method not in METHODS:
-            raise UserError(f"{where}: unknown method '{method}' in 'methods': use {', '.join(METHODS)}")
+        if method_name(method) not in METHODS or method.endswith(":"):
+            raise UserError(f"{where}: unknown method '{method}' in 'methods': use {', '.join(METHODS)}, or NAME:VARIANT "
+                            f"with its options in method_options")
+    if len(set(preset["methods"])) != len(preset["methods"]):
+        raise UserError(f"{where}: 'methods' lists a method twice: give the second one a variant, NAME:VARIANT")
+    _check_protocols(preset, where)
     labels, data = preset.get("labels"), preset["data"]
     if not (isinstance(labels, list) and labels and all(isinstance(n, int) and 0 < n <= data["labeled"]
                                                         for n in labels)):
@@ -67,6 +80,29 @@ def load_preset(name: str, seeds: list[int] | None = None) -> dict:
     _check_seeds(preset, where, from_command_line=seeds is not None)
     _check_configs(preset, where)
     return preset
+
+
+def method_name(entry: str) -> str:
+    """The registry name of a 'methods' entry, NAME or NAME:VARIANT."""
+    return entry.split(":", 1)[0]
+
+
+def protocols(preset: dict) -> list[str | None]:
+    """The protocols of the pretrained arms: 'protocols', else [None] (the one 'finetune' gives)."""
+    return preset.get("protocols") or [None]
+
+
+def _check_protocols(preset: dict, where: str) -> None:
+    for key in ("protocols", "untrained"):
+        given = preset.get(key, [])
+        if not (isinstance(given, list) and all(p in TUNED_PROTOCOLS for p in given) and len(set(given)) == len(given)):
+            raise UserError(f"{where}: '{key}' must list distinct fine-tuning protocols of {', '.join(TUNED_PROTOCOLS)}, "
+                            f"got {given!r}")
+    if preset.get("protocols") and "protocol" in preset.get("finetune", {}):
+        raise UserError(f"{where}: 'finetune.protocol' and 'protocols' both set the pretrained arms' protocol: keep one")
+    for key in ("protocols", "untrained"):
+        if preset.get(key) and "self_train" in preset:
+            raise UserError(f"{where}: 'self_train' starts from one cell per method; it does not go with '{key}'")
 
 
 def recognizers(preset: dict) -> dict[str, dict]:
@@ -148,6 +184,8 @@ def _check_configs(preset: dict, where: str) -> None:
     for recognizer in recognizers(preset):
         tuned = [finetune_config(preset, recognizer, {"seed": s} if s is not None else {}, "-", n, None, where)
                  for n in labels for s in preset.get("seeds", [None])]
+        tuned += [finetune_config(preset, recognizer, {"protocol": p}, "-", labels[0], None, where)
+                  for p in {*preset.get("protocols", []), *preset.get("untrained", [])}]
         sections = [("finetune", tuned[0]), *((f"pretrain / method_options.{m}", c) for m, c in pretrained.items())]
         for section, cfg in sections:
             if cfg.devices != "1":  # Lightning starts each further process from the command line again
@@ -167,8 +205,14 @@ def _check_configs(preset: dict, where: str) -> None:
 
 
 def pretrain_config(preset: dict, method: str, data: str, out: str, where: str) -> PretrainConfig:
-    options = {**preset.get("pretrain", {}), **preset.get("method_options", {}).get(method, {})}
-    fixed = {"data": [data], "out": out, "method": method, **_image(preset)}
+    """The pretraining run of a 'methods' entry; 'untrained' gives the encoder's options alone."""
+    own = preset.get("method_options", {})
+    options = {**preset.get("pretrain", {}), **own.get(method_name(method), {}),
+               **(own.get(method, {}) if ":" in method else {})}
+    name = "simclr" if method == UNTRAINED else method_name(method)  # untrained: no method's options are read
+    if method == UNTRAINED:
+        options = {k: v for k, v in options.items() if k in _ENCODER_KEYS}
+    fixed = {"data": [data], "out": out, "method": name, **_image(preset)}
     return with_method_options({**options, **fixed}, f"{where}: pretrain / method_options.{method}")
 
 

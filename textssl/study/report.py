@@ -1,6 +1,7 @@
 """Study report: results.md (table beside the reference numbers), accuracy.png, and the Tesseract row."""
 from __future__ import annotations
 
+import csv
 import shutil
 import statistics
 import subprocess
@@ -46,12 +47,39 @@ def tesseract_row(test_lmdb: str, charset: str) -> tuple[dict | None, str]:
     return row, "Tesseract: --psm 7, whitelist = the charset, on the same test set."
 
 
+def pretraining_curve(run: str | Path) -> dict | None:
+    """The loss and collapse indicator of a pretraining run at its first and last logged step, and the
+    indicator's lowest value (logs/pretrain*/metrics.csv, resumed parts included); None if it logged none."""
+    points = []
+    for log in sorted(Path(run).glob("logs/pretrain*/metrics.csv")):
+        with log.open() as f:
+            points += [r for r in csv.DictReader(f) if r.get("collapse_std")]
+    if not points:
+        return None
+    points.sort(key=lambda r: int(r["step"]))
+    collapse = [float(r["collapse_std"]) for r in points]
+    return {"steps_logged": [int(points[0]["step"]), int(points[-1]["step"])], "loss": [float(points[0]["loss"]),
+            float(points[-1]["loss"])], "collapse_std": [collapse[0], collapse[-1]], "collapse_std_min": min(collapse)}
+
+
+def _pretraining_lines(curves: dict[str, dict]) -> list[str]:
+    if not curves:
+        return []
+    lines = ["", "Pretraining (first and last logged step; collapse indicator: the per-dimension standard deviation of "
+             "the normalised embeddings, 1/sqrt(dim) when spread out, 0 when collapsed):", "",
+             "| method | loss first -> last | collapse first -> last | collapse lowest |", "|---|---:|---:|---:|"]
+    for method, c in curves.items():
+        lines.append(f"| {method} | {c['loss'][0]:.3f} -> {c['loss'][1]:.3f} | {c['collapse_std'][0]:.4f} -> "
+                     f"{c['collapse_std'][1]:.4f} | {c['collapse_std_min']:.4f} |")
+    return lines
+
+
 SUMMED = ("word_accuracy", "one_minus_ned", "cer", "val_word_accuracy", "finetune_seconds", "pretrain_seconds")
 SELF_TRAIN = "+self-train"
 
 
 def _is_ssl(method: str) -> bool:
-    return method not in ("supervised", "tesseract") and not method.endswith(SELF_TRAIN)
+    return method not in ("supervised", "tesseract", "untrained") and not method.endswith(SELF_TRAIN)
 
 
 def summarise(rows: list[dict]) -> list[dict]:
@@ -59,10 +87,11 @@ def summarise(rows: list[dict]) -> list[dict]:
     each figure, the word accuracy of each seed, and their sample standard deviation (0 for one seed)."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r.get("recognizer", ""), r["method"], r["labels"]), []).append(r)
+        groups.setdefault((r.get("recognizer", ""), r["method"], r.get("protocol"), r["labels"]), []).append(r)
     summary = []
-    for (recognizer, method, labels), same in groups.items():
-        row = {**({"recognizer": recognizer} if recognizer else {}), "method": method, "labels": labels,
+    for (recognizer, method, protocol, labels), same in groups.items():
+        row = {**({"recognizer": recognizer} if recognizer else {}), "method": method,
+               **({"protocol": protocol} if protocol else {}), "labels": labels,
                "seeds": [r.get("seed") for r in same],
                **{k: statistics.fmean(r[k] for r in same) for k in SUMMED if all(k in r for r in same)}}
         row["per_seed"] = [r["word_accuracy"] for r in same]
@@ -109,13 +138,14 @@ def _by_labels(rows: list[dict], text) -> str:
 
 
 def _arm(r: dict) -> str:
-    return f"{r['recognizer']} {r['method']}" if r.get("recognizer") else r["method"]
+    arm = f"{r['recognizer']} {r['method']}" if r.get("recognizer") else r["method"]
+    return f"{arm} ({r['protocol']})" if r.get("protocol") else arm
 
 
 def _table(summary: list[dict], seeds: list, compare: bool) -> list[str]:
-    named = any("recognizer" in r for r in summary)
-    head, rule = ("| recognizer |" if named else "|") + " method | labels | word accuracy |", \
-        "|---" * (1 + named) + "|---:|---:|"
+    named, tuned = any("recognizer" in r for r in summary), any("protocol" in r for r in summary)
+    head = ("| recognizer |" if named else "|") + " method |" + (" protocol |" if tuned else "") + " labels | word accuracy |"
+    rule = "|---" * (1 + named + tuned) + "|---:|---:|"
     if len(seeds) > 1:
         head, rule = head + " ± sd | per seed |", rule + "---:|---|"
     head, rule = head + " 1 - NED | CER | fine-tune s | pretrain s |", rule + "---:|---:|---:|---:|"
@@ -129,7 +159,8 @@ def _table(summary: list[dict], seeds: list, compare: bool) -> list[str]:
             per_seed = " / ".join(f"{a:.4f}" for a in r["per_seed"])
             spread = f" {r['word_accuracy_sd']:.4f} | {per_seed} |" if r["method"] != "tesseract" else " | |"
         first = f"| {r.get('recognizer', '')} | " if named else "| "
-        line = (f"{first}{r['method']} | {r['labels']} | {r['word_accuracy']:.4f} |{spread} {r['one_minus_ned']:.4f} "
+        method = f"{r['method']} | {r.get('protocol', '')}" if tuned else r["method"]
+        line = (f"{first}{method} | {r['labels']} | {r['word_accuracy']:.4f} |{spread} {r['one_minus_ned']:.4f} "
                 f"| {r['cer']:.4f} | {r['finetune_seconds']:.0f} | {r['pretrain_seconds']:.0f} |")
         if compare:
             scratch = best.get(r["labels"])
@@ -151,7 +182,7 @@ def _self_training_lines(rows: list[dict]) -> list[str]:
             "unlabeled split's labels, on which nothing trains):", "", *(f"- {line}" for line in lines)] if lines else []
 
 
-def markdown_table(preset: dict, rows: list[dict], notes: list[str] = ()) -> str:
+def markdown_table(preset: dict, rows: list[dict], notes: list[str] = (), curves: dict | None = None) -> str:
     summary = summarise(rows)
     seeds = list(dict.fromkeys(r.get("seed") for r in rows if r["method"] != "tesseract"))
     recognizers = list(dict.fromkeys(r.get("recognizer", "") for r in rows if r["method"] != "tesseract"))
@@ -184,6 +215,7 @@ def markdown_table(preset: dict, rows: list[dict], notes: list[str] = ()) -> str
                       + f", the best on validation of {tried}: " + _by_labels(chosen, lambda r: f"{r['lr']:g}")
                       + (f"; its own {own}" if own else "")]
     lines += _self_training_lines(rows)
+    lines += _pretraining_lines(curves or {})
     blank = []
     for r in summary:
         zero = [str(seed) for seed, a in zip(r["seeds"], r["per_seed"]) if a == 0]
@@ -202,8 +234,8 @@ def markdown_table(preset: dict, rows: list[dict], notes: list[str] = ()) -> str
     return "\n".join(lines) + "\n"
 
 
-def write_report(out: Path, preset: dict, rows: list[dict], notes: list[str] = ()) -> str:
-    table = markdown_table(preset, rows, notes)
+def write_report(out: Path, preset: dict, rows: list[dict], notes: list[str] = (), curves: dict | None = None) -> str:
+    table = markdown_table(preset, rows, notes, curves)
     with replaced_atomically(out / "results.md") as tmp:
         tmp.write_text(table)
     summary = [r for r in summarise(rows) if r["method"] != "tesseract"]

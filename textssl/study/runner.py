@@ -25,17 +25,19 @@ from textssl.study.preset import (
     SELF_TRAIN,
     SPLITS,
     STYLE_KEYS,
+    UNTRAINED,
     finetune_config,
     load_preset,
     pretrain_config,
+    protocols,
     recognizers,
     self_train_config,
     supervised_config,
     supervised_lrs,
 )
-from textssl.study.report import summarise, tesseract_row, write_report
+from textssl.study.report import pretraining_curve, summarise, tesseract_row, write_report
 from textssl.train.finetune import FinetuneConfig, finetune, settle_model
-from textssl.train.pretrain import LAST_CHECKPOINT, PretrainConfig, pretrain
+from textssl.train.pretrain import LAST_CHECKPOINT, PretrainConfig, pretrain, save_untrained
 from textssl.run_dir import CONFIG, METRICS, write_json
 
 log = logging.getLogger("textssl")
@@ -110,10 +112,11 @@ def _same_inputs(run: Path, settings: dict, section: str, inputs: dict) -> bool:
     return _saved_options(run, section) == _as_json(settings) and saved == _as_json(inputs)
 
 
-def _pretrained(cfg: PretrainConfig) -> tuple[str, float]:
-    """Pretrain (or reuse, or resume) one method's run; returns (run, pretraining seconds)."""
+def _pretrained(cfg: PretrainConfig, untrained: bool = False) -> tuple[str, float]:
+    """Pretrain (or reuse, or resume) one method's run; returns (run, pretraining seconds). ``untrained``:
+    the encoder as initialised."""
     run = Path(cfg.out)
-    inputs = _inputs(cfg.data)
+    inputs = {**_inputs(cfg.data if not untrained else []), "untrained": untrained}
     if not _same_inputs(run, cfg.saved(), "pretrain", inputs):
         shutil.rmtree(run, ignore_errors=True)
     elif not (run / METRICS).is_file():  # interrupted: continue from its last checkpoint, if it wrote one
@@ -123,7 +126,7 @@ def _pretrained(cfg: PretrainConfig) -> tuple[str, float]:
     if not (run / METRICS).is_file():
         run.mkdir(parents=True, exist_ok=True)
         write_json(run / INPUTS, inputs)
-        pretrain(cfg)
+        save_untrained(cfg) if untrained else pretrain(cfg)
     return str(run), json.loads((run / METRICS).read_text())["seconds"]
 
 
@@ -164,10 +167,16 @@ def _cells(preset: dict, recognizer: str, out: Path, data: dict, encoders: dict,
     prefix, suffix = f"{recognizer}-" if recognizer else "", f"-seed{seed}" if seed != plain else ""
     same = {"labels": labels, "seed": seed, **({"recognizer": recognizer} if recognizer else {})}
     rows, bases = [], []
-    for method, (init, pretrain_seconds) in encoders.items():
-        cfg = finetune_config(preset, recognizer, fixed, str(out / "finetune" / f"{prefix}{method}-{labels}{suffix}"),
-                              labels, init, where, data)
-        rows.append({"method": method, **same, "pretrain_seconds": pretrain_seconds, **_finetuned(cfg, data["test"])})
+    arms = [(method, protocol) for method in encoders if method != UNTRAINED for protocol in protocols(preset)]
+    arms += [(UNTRAINED, protocol) for protocol in preset.get("untrained", [])]
+    for method, protocol in arms:
+        init, pretrain_seconds = encoders[method]
+        tuned = {"protocol": protocol} if protocol else {}
+        cell = f"{prefix}{method.replace(':', '-')}{'-' + protocol if protocol else ''}-{labels}{suffix}"
+        cfg = finetune_config(preset, recognizer, {**fixed, **tuned}, str(out / "finetune" / cell), labels, init, where,
+                              data)
+        rows.append({"method": method, **same, **tuned, "pretrain_seconds": pretrain_seconds,
+                     **_finetuned(cfg, data["test"])})
         bases.append((method, cfg, pretrain_seconds))
     candidates = []
     for lr in supervised_lrs(preset, recognizer, where):
@@ -200,10 +209,11 @@ def run_study(preset_name: str, out: str | Path, progress: bool = True, seeds: l
     start = time.time()
     data = make_data(preset["data"], out / "data", bool(preset["methods"]) or "self_train" in preset, progress)
     encoders = {}
-    for method in preset["methods"]:
-        cfg = pretrain_config(preset, method, data.get("unlabeled", "-"), str(out / "pretrain" / method), where)
+    for method in [*preset["methods"], *([UNTRAINED] if preset.get("untrained") else [])]:
+        folder = out / "pretrain" / method.replace(":", "-")
+        cfg = pretrain_config(preset, method, data.get("unlabeled", "-"), str(folder), where)
         cfg.progress = progress
-        encoders[method] = _pretrained(cfg)
+        encoders[method] = _pretrained(cfg, untrained=method == UNTRAINED)
     rows = []
     for labels in preset["labels"]:
         for seed in preset.get("seeds", [None]):  # each seed: its own labeled subset, initialisation and views
@@ -211,7 +221,8 @@ def run_study(preset_name: str, out: str | Path, progress: bool = True, seeds: l
                 rows += _cells(preset, recognizer, out, data, encoders, labels, seed, progress, where)
     tesseract, note = tesseract_row(data["test"], preset["data"].get("charset", "captcha"))
     rows += [tesseract] if tesseract else []
+    curves = {m: c for m, (run, _) in encoders.items() if (c := pretraining_curve(run))}
     write_json(out / "results.json", {"preset": preset["name"], "code": code_version(), "rows": rows,
-                                      "summary": summarise(rows), "seconds": time.time() - start})
-    write_report(out, preset, rows, [note])
+                                      "summary": summarise(rows), "pretraining": curves, "seconds": time.time() - start})
+    write_report(out, preset, rows, [note], curves)
     return rows

@@ -174,7 +174,7 @@ class FinetuneRun:
     def __init__(self, cfg: FinetuneConfig, model: Recognizer, charset: Charset, out: Path, val_loader):
         self.cfg, self.model, self.charset, self.out, self.val_loader = cfg, model, charset, out, val_loader
         self.augment = build_view_augment(cfg.augment, cfg.strength)
-        self.best = BestWeights(out / MODEL_WEIGHTS)
+        self.best = BestWeights(out / MODEL_WEIGHTS, monitor=RecognizerTask.monitor)
         self.trained_steps = 0
 
     def stage(self, name: str, steps: int, lr: float, frozen: tuple, train_loader) -> None:
@@ -184,7 +184,7 @@ class FinetuneRun:
         val_every = min(cfg.val_every or max(1, steps // 10), steps)
         trainer = make_trainer(self.out, name, max_steps=steps, callbacks=[self.best, *cfg.extra_callbacks],
                                progress=cfg.progress, val_every=val_every, early_stopping=cfg.early_stopping,
-                               precision=cfg.precision, devices=cfg.devices, clip=cfg.clip)
+                               monitor=task.monitor, precision=cfg.precision, devices=cfg.devices, clip=cfg.clip)
         trainer.fit(task, train_loader, self.val_loader)
         self.trained_steps += trainer.global_step  # below ``steps`` when early stopping ended the stage
         trainer.validate(task, self.val_loader, verbose=False)

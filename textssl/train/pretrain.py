@@ -10,16 +10,14 @@ from pathlib import Path
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torch import nn
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from textssl.augment.views import build_view_augment
 from textssl.config import config_from_dict, read_yaml
 from textssl.data.dataset import ImageSpec, LmdbTextDataset, make_loader
 from textssl.errors import UserError
 from textssl.methods import build_method, method_class
-from textssl.methods.base import MethodBatch
+from textssl.methods.base import MethodBatch, ViewMaker
 from textssl.models.assembly import assemble
 from textssl.models.recognizer import PretrainBackbone
 from textssl.train.options import PretrainConfig, with_method_options
@@ -54,9 +52,7 @@ class PretrainTask(L.LightningModule):
                  total_steps: int, warmup: float):
         super().__init__()
         self.method = method
-        names = [augment if name == "augment" else name for name in method.views]
-        self.pipelines = nn.ModuleDict({name: build_view_augment(name, strength) for name in dict.fromkeys(names)})
-        self.view_pipelines = names
+        self.make_views = ViewMaker(method, augment, strength)
         self.optimizer_name, self.lr, self.weight_decay = optimizer, lr, weight_decay
         self.total_steps, self.warmup = total_steps, warmup
         self.groups = method.parameter_groups()
@@ -85,16 +81,10 @@ class PretrainTask(L.LightningModule):
             if states["cuda"] and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(states["cuda"])
 
-    def method_batch(self, batch) -> MethodBatch:
-        with torch.no_grad():
-            raw = batch.images.float().div_(255)
-            views = [self.pipelines[name](raw, batch.widths) for name in self.view_pipelines]
-        return MethodBatch(views, batch.widths, raw if self.method.wants_raw else None)
-
     def training_step(self, batch, _):
         if len(batch.images) < 2:  # one decodable image left in a streamed batch: skipped, as Lightning skips none
             return None
-        inputs = self.method_batch(batch)
+        inputs = self.make_views(batch.images, batch.widths)
         if not self.automatic_optimization:
             return self.stepped_losses(inputs)
         loss, embeddings = self.method(inputs)
@@ -200,6 +190,29 @@ def resumed_config(cfg: PretrainConfig) -> tuple[PretrainConfig, int]:
     return dataclasses.replace(saved, resume=True, out=cfg.out, **run_time), step
 
 
+def _backbone(cfg: PretrainConfig) -> tuple[ImageSpec, object, PretrainBackbone]:
+    torch.manual_seed(cfg.seed)
+    spec = ImageSpec(cfg.height, cfg.width, cfg.channels)
+    assembly = assemble(encoder=cfg.encoder, encoder_size=cfg.encoder_size, sequence=cfg.sequence,
+                        shortcut=cfg.shortcut, decoder=None, in_channels=cfg.channels, height=cfg.height,
+                        width=cfg.width)
+    return spec, assembly, PretrainBackbone(assembly, cfg.features)
+
+
+def save_untrained(cfg: PretrainConfig) -> dict:
+    """A pretraining run of ``cfg``'s encoder as initialised, trained on nothing: the baseline that says
+    what a frozen encoder reads without pretraining (``cfg.method`` and the data are not used)."""
+    out = Path(cfg.out)
+    refuse_used_out(out)
+    spec, assembly, backbone = _backbone(cfg)
+    save_run(out, {"kind": "pretrain", "assembly": assembly.to_dict(), "image": spec.to_dict(),
+                   "method": "untrained", "pretrain": cfg.saved()})
+    save_weights(out / ENCODER_WEIGHTS, backbone.state_dict())
+    metrics = {"steps": 0, "seconds": 0.0, "samples": 0}
+    write_json(out / METRICS, metrics)
+    return metrics
+
+
 def pretrain(cfg: PretrainConfig) -> dict:
     """SSL-pretrain into ``cfg.out``; with ``cfg.resume``, continue that run from its last checkpoint."""
     out = Path(cfg.out)
@@ -211,12 +224,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
         raise UserError(f"{out}: holds a pretraining checkpoint; pass --resume to continue it or choose another --out")
     elif is_main_process():  # the further processes of --devices N find the run started
         refuse_used_out(out)
-    torch.manual_seed(cfg.seed)
-    spec = ImageSpec(cfg.height, cfg.width, cfg.channels)
-    assembly = assemble(encoder=cfg.encoder, encoder_size=cfg.encoder_size, sequence=cfg.sequence,
-                        shortcut=cfg.shortcut, decoder=None, in_channels=cfg.channels, height=cfg.height,
-                        width=cfg.width)
-    backbone = PretrainBackbone(assembly, cfg.features)
+    spec, assembly, backbone = _backbone(cfg)
     options = config_from_dict(method_class(cfg.method).Options, cfg.method_options, "method_options")
     method = build_method(cfg.method, backbone, options)
     problem = method.check_frames(backbone.encoder.frames(cfg.width), cfg.width)
@@ -239,7 +247,10 @@ def pretrain(cfg: PretrainConfig) -> dict:
     version = "pretrain" if resumed_at is None else f"pretrain-resumed-{resumed_at}"
     trainer = make_trainer(out, version, max_steps=steps * task.steps_per_batch,
                            callbacks=[checkpoint, *cfg.extra_callbacks],
-                           progress=cfg.progress, precision=cfg.precision, devices=cfg.devices)
+                           progress=cfg.progress, precision=cfg.precision, devices=cfg.devices,
+                           # BatchNorm's statistics over the global batch, as the SSL methods' papers train
+                           # (torch's SyncBatchNorm runs on GPUs only)
+                           sync_batchnorm=processes > 1 and torch.cuda.is_available())
     trainer.strategy.checkpoint_io = AtomicCheckpointIO()
     trainer.fit(task, loader, ckpt_path=str(last) if cfg.resume else None)
     trainer.save_checkpoint(last)

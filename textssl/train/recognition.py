@@ -1,4 +1,19 @@
-"""Lightning module that trains a recognizer (any decoder: its own loss), with parts of it optionally frozen."""
+"""The recognition task: the Lightning module that trains a recognizer (any decoder: its own loss), with
+parts of it optionally frozen.
+
+The downstream task contract (``recognition`` today; document classification and text-line detection
+follow it). A task owns
+- its **labels**: what a labeled row holds and which rows it refuses (a recognizer: text within its
+  decoder's charset and length limit, ``Recognizer.misfit``);
+- its **head** on the pretrained parts: a recognizer's sequence model and decoder;
+- its **loss** (the head's: ``model.loss(images, labels)``) and its **metric** on validation, logged
+  under ``monitor``: the name of the metric, higher better, that picks the best checkpoint
+  (textssl.train.trainer.BestWeights) and that early stopping watches;
+- a model whose **pretrained parts** are attributes named as the pretraining run's weights name them
+  (``encoder``, ``sequence``): the protocols freeze those by name (``frozen=``): ``frozen`` trains the
+  head alone on them, ``two-stage`` the head first and then the whole, ``full`` everything from the
+  start (textssl.train.finetune.stages).
+"""
 from __future__ import annotations
 
 import lightning as L
@@ -13,6 +28,7 @@ from textssl.train.schedule import make_optimizer, warmup_cosine
 class RecognizerTask(L.LightningModule):
     """Recognition training; modules named in ``frozen`` get no gradient and keep their BatchNorm statistics
     until the training ends."""
+    monitor = "val_word_accuracy"
 
     def __init__(self, model: Recognizer, augment: nn.Module, *, lr: float,
                  weight_decay: float, total_steps: int, warmup: float, optimizer: str = "adamw",
@@ -52,7 +68,7 @@ class RecognizerTask(L.LightningModule):
         predictions = self.model.read(batch.images)
         matches = [float(p == t) for (p, _), t in zip(predictions, batch.labels)]
         self.val_word_accuracy.update(torch.tensor(matches, device=self.device))
-        self.log("val_word_accuracy", self.val_word_accuracy, prog_bar=True, on_step=False, on_epoch=True)
+        self.log(self.monitor, self.val_word_accuracy, prog_bar=True, on_step=False, on_epoch=True)
 
     def configure_optimizers(self):
         optimizer = make_optimizer(self.model.parameters(), self.optimizer_name, self.lr, self.weight_decay)

@@ -79,13 +79,14 @@ def num_processes(devices: int | str, precision: str = "32-true") -> int:
 
 
 def make_trainer(out: Path, stage: str, *, max_steps: int, callbacks: list[Callback], progress: bool = True,
-                 val_every: int | None = None, early_stopping: int | None = None, precision: str = "32-true",
-                 devices: int | str = 1, clip: float | None = None) -> L.Trainer:
+                 val_every: int | None = None, early_stopping: int | None = None, monitor: str = "val_word_accuracy",
+                 precision: str = "32-true",
+                 devices: int | str = 1, clip: float | None = None, sync_batchnorm: bool = False) -> L.Trainer:
     callbacks = list(callbacks)
     if progress:
         callbacks.append(TQDMProgressBar(refresh_rate=10))
     if early_stopping:
-        callbacks.append(EarlyStoppingOffThePlateau(early_stopping))
+        callbacks.append(EarlyStoppingOffThePlateau(early_stopping, monitor))
     return _trainer(
         devices, precision, default_root_dir=str(out), max_steps=max_steps, max_epochs=-1, callbacks=callbacks,
         # only the checkpoints a caller asks for: Lightning's default one, 10 MB written at every validation
@@ -95,4 +96,5 @@ def make_trainer(out: Path, stage: str, *, max_steps: int, callbacks: list[Callb
         enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=10,
         val_check_interval=val_every, check_val_every_n_epoch=None if val_every else 1,
         limit_val_batches=1.0 if val_every else 0, gradient_clip_val=clip, benchmark=torch.cuda.is_available(),
+        sync_batchnorm=sync_batchnorm,
     )
