@@ -3,9 +3,10 @@
 Measures, for the default recognizer (cnn + bilstm + ctc):
 - fine-tuning: end-to-end img/s of the real Lightning loop (LMDB batches, augmentation, CTC step)
   against the bare model's forward+backward+optimizer img/s on the same batch; their ratio;
-- SSL pretraining, for every method (``--methods``): end-to-end img/s (the views made on the device)
-  against the bare method's step on ready views of the same batch (forward, backward, optimizer and
-  its after-step hook: momentum encoders included on both sides); their ratio;
+- SSL pretraining, for every method (``--methods``; the masking ones on the ViT micro): end-to-end
+  img/s (the views made on the device) against the bare method's step on ready views of the same
+  batch (forward, backward, optimizer and its after-step hook: momentum encoders included on both
+  sides); their ratio;
 - inference (uint8 images in, decoded text out) img/s at batch 64 and latency at batch 1;
 - captcha generation img/s.
 
@@ -38,7 +39,7 @@ from textssl.api import TextRecognizer
 from textssl.data.captcha_gen import generate_captchas
 from textssl.data.charset import Charset
 from textssl.data.dataset import ImageSpec
-from textssl.methods import METHODS, build_method
+from textssl.methods import METHODS, build_method, method_class
 from textssl.methods.base import MethodBatch
 from textssl.models.assembly import assemble
 from textssl.models.recognizer import PretrainBackbone, Recognizer
@@ -46,9 +47,14 @@ from textssl.train.finetune import FinetuneConfig, finetune
 from textssl.train.pretrain import PretrainConfig, pretrain
 
 
-def assembly(decoder: str | None = "ctc"):
-    return assemble(encoder="cnn", encoder_size=None, sequence="bilstm", shortcut=True, decoder=decoder,
-                    in_channels=1, height=32, width=128)
+def patches(method: str) -> bool:
+    """Whether ``method`` masks patches, and so runs on the ViT (micro) instead of the CNN."""
+    return getattr(method_class(method), "needs_patches", False)
+
+
+def assembly(decoder: str | None = "ctc", vit: bool = False):
+    return assemble(encoder="vit" if vit else "cnn", encoder_size="micro" if vit else None, sequence="bilstm",
+                    shortcut=True, decoder=decoder, in_channels=1, height=32, width=128)
 
 
 def recognizer() -> Recognizer:
@@ -111,10 +117,11 @@ def bare_finetune_step(device: str, batch: int, steps: int) -> float:
 
 
 def bare_pretrain_step(method_name: str, device: str, batch: int, steps: int) -> float:
-    method = build_method(method_name, PretrainBackbone(assembly(None))).to(device)
+    method = build_method(method_name, PretrainBackbone(assembly(None, patches(method_name)))).to(device)
     optimizer = torch.optim.AdamW(method.parameter_groups()["main"], 1e-3)
     inputs = MethodBatch([torch.rand(batch, 1, 32, 128, device=device) for _ in method.views],
-                         torch.full((batch,), 128, device=device), None)
+                         torch.full((batch,), 128, device=device),
+                         torch.rand(batch, 1, 32, 128, device=device) if method.wants_raw else None)
     count = iter(range(1, 10**9))
 
     def step():
@@ -140,6 +147,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60, help="timed steps per measurement")
     parser.add_argument("--rounds", type=int, default=3,
                         help="end-to-end then bare, this many times per method; the round of the median ratio is kept")
+    parser.add_argument("--vit-batch", type=int, default=128,
+                        help="batch of the masking methods, on the ViT (smaller on a CPU: its steps are slow)")
     parser.add_argument("--methods", default=",".join(METHODS), help="SSL methods to measure (default: all)")
     parser.add_argument("--out", help="JSON file (default: benchmarks/results/<date>-<device>-throughput.json)")
     args = parser.parse_args()
@@ -148,7 +157,7 @@ def main() -> None:
     if unknown:
         parser.error(f"--methods: unknown {', '.join(unknown)}; use {', '.join(METHODS)}")
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    pre_rounds = {}
+    pre_rounds, pre_batches = {}, {}
     fine_batch, pre_batch = 64, 128
     with tempfile.TemporaryDirectory() as tmp:
         gen = generate_captchas(f"{tmp}/train", 3000, labeled=True, seed=1, width=128, height=32, progress=False)
@@ -161,17 +170,18 @@ def main() -> None:
         fine_bare = bare_finetune_step(device, fine_batch, args.steps)  # each bare step right after its loop:
         pre_e2e, pre_bare = {}, {}  # a shared machine's speed drifts over minutes, not within one
         for method in methods:
-            rounds = []
+            rounds, batch = [], args.vit_batch if patches(method) else pre_batch
             for r in range(args.rounds):
                 timer = StepTimer()
+                vit = {"encoder": "vit", "encoder_size": "micro"} if patches(method) else {}
                 pretrain(PretrainConfig(data=[f"{tmp}/train"], out=f"{tmp}/pre-{method}-{r}", method=method,
-                                        max_steps=total, batch_size=pre_batch, checkpoint_every=10 * total,
-                                        progress=False, extra_callbacks=[timer]))
-                rounds.append((timer.images_per_second(pre_batch), bare_pretrain_step(method, device, pre_batch,
+                                        max_steps=total, batch_size=batch, checkpoint_every=10 * total,
+                                        progress=False, extra_callbacks=[timer], **vit))
+                rounds.append((timer.images_per_second(batch), bare_pretrain_step(method, device, batch,
                                                                                        args.steps)))
             e2e, bare = min(rounds, key=lambda pair: abs(pair[0][0] / pair[1][0] - statistics.median(
                 a[0] / b[0] for a, b in rounds)))  # the round of the median ratio
-            pre_e2e[method], pre_bare[method] = e2e, bare
+            pre_e2e[method], pre_bare[method], pre_batches[method] = e2e, bare, batch
             pre_rounds[method] = [a[0] / b[0] for a, b in rounds]
     fine_e2e = fine_timer.images_per_second(fine_batch)
     infer, latency = inference(device)
@@ -185,8 +195,10 @@ def main() -> None:
     measurements = {
         "model": f"cnn + bilstm + ctc ({parameters / 1e6:.2f}M parameters), 1x32x128 grey images",
         "finetune": loop(fine_batch, fine_e2e, fine_bare),
-        **{f"pretrain_{method}": loop(pre_batch, pre_e2e[method], pre_bare[method],
-                                      views=len(build_method(method, PretrainBackbone(assembly(None))).views),
+        **{f"pretrain_{method}": loop(pre_batches[method], pre_e2e[method], pre_bare[method],
+                                      encoder="vit micro" if patches(method) else "cnn",
+                                      views=len(build_method(method, PretrainBackbone(
+                                          assembly(None, patches(method)))).views),
                                       ratio_of_each_round=pre_rounds[method])
            for method in methods},
         "inference": {"batch64_img_s": infer, "batch1_latency_ms": latency, "includes": "CTC decoding to text"},

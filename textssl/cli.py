@@ -277,13 +277,16 @@ def _data(args) -> None:
 
 
 def _method_views(method: str, augment: str, strength: float, batch) -> list:
-    """The titled views ``method`` (with its default options, on the default encoder) compares."""
-    from textssl.methods import build_method
+    """The titled views ``method`` (with its default options, on the default encoder, or the ViT for a
+    method that masks patches) compares."""
+    from textssl.methods import build_method, method_class
     from textssl.methods.base import ViewMaker
     from textssl.models.assembly import assemble
     from textssl.models.recognizer import PretrainBackbone
 
-    backbone = PretrainBackbone(assemble(encoder="cnn", encoder_size=None, sequence="bilstm", shortcut=True,
+    patches = getattr(method_class(method), "needs_patches", False)  # a masking method: the ViT
+    backbone = PretrainBackbone(assemble(encoder="vit" if patches else "cnn", encoder_size="micro" if patches else None,
+                                         sequence="bilstm", shortcut=True,
                                          decoder=None, in_channels=batch.images.shape[1], height=batch.images.shape[2],
                                          width=batch.images.shape[3]))
     model = build_method(method, backbone)

@@ -38,5 +38,5 @@ def write_preview(images_uint8: Tensor, out_png: str, augment: nn.Module | None 
             if row == 0:
                 ax.set_title(titles[col], fontsize=8)
     fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
+    fig.savefig(out_png, dpi=100, format="png")
     plt.close(fig)

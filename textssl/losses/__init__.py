@@ -12,6 +12,8 @@ from textssl.losses.contrastive import (
     query_key_info_nce,
     triplet,
 )
+from textssl.losses.reconstruction import masked_patch_loss, normalized_patches
 
-__all__ = ["contrastive_margin", "info_nce", "moco_logits", "moco_loss", "n_pair", "negative_cosine",
-           "normalized_mse", "query_key_info_nce", "sinkhorn", "swapped_prediction", "triplet"]
+__all__ = ["contrastive_margin", "info_nce", "masked_patch_loss", "moco_logits", "moco_loss", "n_pair",
+           "negative_cosine", "normalized_mse", "normalized_patches", "query_key_info_nce", "sinkhorn",
+           "swapped_prediction", "triplet"]

@@ -19,6 +19,9 @@ METHODS: dict[str, str] = {
     "moco-v3": "textssl.methods.moco:MoCoV3",
     "byol": "textssl.methods.byol:BYOL",
     "swav": "textssl.methods.swav:SwAV",
+    "mae": "textssl.methods.mae:MAE",
+    "simmim": "textssl.methods.simmim:SimMIM",
+    "dig": "textssl.methods.dig:DiG",
 }
 
 

@@ -122,7 +122,8 @@ class InstanceMethod(SSLMethod):
         """Why ``frames`` (the encoder's at ``width``) cannot hold this method's instances, or None."""
         o = self.options
         if o.mapping == "window" and o.windows > frames:
-            return f"--windows {o.windows}: more than the encoder's {frames} frames at width {width}; give at most {frames}"
+            return (f"--windows {o.windows}: more than the encoder's {frames} frames at width {width}; "
+                    f"give at most {frames}")
         return None
 
     def projected_instances(self, images: torch.Tensor, projector: nn.Module, widths: torch.Tensor | None = None,

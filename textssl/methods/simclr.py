@@ -49,7 +49,8 @@ def pair_loss(name: str, a: torch.Tensor, b: torch.Tensor, temperature: float, m
     negatives = hardest_negatives(a, b)
     if name == "triplet":
         return triplet(a, b, negatives, margin)
-    similar = torch.cat([torch.ones(len(a), dtype=torch.bool, device=a.device), torch.zeros_like(a[:, 0], dtype=torch.bool)])
+    similar = torch.cat([torch.ones(len(a), dtype=torch.bool, device=a.device),
+                         torch.zeros(len(a), dtype=torch.bool, device=a.device)])
     return contrastive_margin(torch.cat([a, a]), torch.cat([b, negatives]), similar, margin)
 
 

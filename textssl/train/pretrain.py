@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from textssl.config import config_from_dict, read_yaml
-from textssl.data.dataset import ImageSpec, LmdbTextDataset, make_loader
+from textssl.data.dataset import ImageSpec, LmdbTextDataset, collate, make_loader
 from textssl.errors import UserError
 from textssl.methods import build_method, method_class
 from textssl.methods.base import MethodBatch, ViewMaker
@@ -36,6 +36,7 @@ from textssl.train.schedule import make_optimizer, warmup_cosine
 from textssl.train.trainer import is_main_process, make_trainer, num_processes
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+RECONSTRUCTIONS = "reconstructions.png"  # a masking method's preview, beside its checkpoints
 RUN_TIME = ("progress", "workers", "devices", "precision")  # options a resumed run may change
 __all__ = ["PretrainConfig", "pretrain", "pretrain_config"]
 
@@ -116,6 +117,30 @@ class PretrainTask(L.LightningModule):
             configured.append({"optimizer": optimizer,
                                "lr_scheduler": warmup_cosine(optimizer, self.total_steps, self.warmup)})
         return configured[0] if len(configured) == 1 else configured
+
+
+class ReconstructionPreview(L.Callback):
+    """A masking method's RUN/reconstructions.png (original, masked input, reconstruction of a few fixed
+    images, under a fixed mask) at every checkpoint, the last one included."""
+
+    def __init__(self, batch, path: Path):
+        self.batch, self.path = batch, path
+
+    def on_save_checkpoint(self, trainer, task, checkpoint):
+        if trainer.is_global_zero:
+            self.write(task.method, task.device)
+
+    @torch.no_grad()
+    def write(self, method, device) -> None:
+        from textssl.augment.preview import write_preview
+
+        training = method.training
+        method.eval()
+        images, widths = self.batch.images.to(device).float() / 255, self.batch.widths.to(device)
+        masked, rebuilt = method.reconstruct(images, widths, torch.Generator(device).manual_seed(0))
+        method.train(training)
+        with replaced_atomically(self.path) as tmp:
+            write_preview(self.batch.images, str(tmp), views=[("masked", masked), ("reconstruction", rebuilt)])
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -244,9 +269,13 @@ def pretrain(cfg: PretrainConfig) -> dict:
                        "method": cfg.method, "pretrain": cfg.saved()})
     checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", save_top_k=0, save_last=True,
                                  every_n_train_steps=cfg.checkpoint_every * task.steps_per_batch)
+    callbacks = [checkpoint, *cfg.extra_callbacks]
+    if hasattr(method, "reconstruct"):
+        callbacks.append(ReconstructionPreview(collate([dataset[i] for i in range(min(6, len(dataset)))]),
+                                               out / RECONSTRUCTIONS))
     version = "pretrain" if resumed_at is None else f"pretrain-resumed-{resumed_at}"
     trainer = make_trainer(out, version, max_steps=steps * task.steps_per_batch,
-                           callbacks=[checkpoint, *cfg.extra_callbacks],
+                           callbacks=callbacks,
                            progress=cfg.progress, precision=cfg.precision, devices=cfg.devices,
                            # BatchNorm's statistics over the global batch, as the SSL methods' papers train
                            # (torch's SyncBatchNorm runs on GPUs only)
