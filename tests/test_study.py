@@ -256,6 +256,10 @@ def test_method_variants_protocols_and_the_untrained_encoder(tmp_path, monkeypat
         ("simclr", "triplet", 0.3)
     untrained = out / "pretrain" / "untrained"
     assert json.loads((untrained / "metrics.json").read_text())["steps"] == 0 and not (untrained / "checkpoints").exists()
+    from safetensors.torch import load_file
+    weights = load_file(str(untrained / "encoder.safetensors"))
+    means = [v for k, v in weights.items() if k.endswith("running_mean")]
+    assert means and all(m.abs().sum() > 0 for m in means)  # BatchNorm statistics of the data, not the initial 0
     for r in rows[:-1]:
         config = json.loads((Path(r["run"]) / "config.json").read_text())["finetune"]
         assert config["protocol"] == r["protocol"]

@@ -116,7 +116,7 @@ def _pretrained(cfg: PretrainConfig, untrained: bool = False) -> tuple[str, floa
     """Pretrain (or reuse, or resume) one method's run; returns (run, pretraining seconds). ``untrained``:
     the encoder as initialised."""
     run = Path(cfg.out)
-    inputs = {**_inputs(cfg.data if not untrained else []), "untrained": untrained}
+    inputs = {**_inputs(cfg.data), "untrained": untrained}  # the untrained encoder's BatchNorm sees the data
     if not _same_inputs(run, cfg.saved(), "pretrain", inputs):
         shutil.rmtree(run, ignore_errors=True)
     elif not (run / METRICS).is_file():  # interrupted: continue from its last checkpoint, if it wrote one

@@ -224,12 +224,28 @@ def _backbone(cfg: PretrainConfig) -> tuple[ImageSpec, object, PretrainBackbone]
     return spec, assembly, PretrainBackbone(assembly, cfg.features)
 
 
-def save_untrained(cfg: PretrainConfig) -> dict:
+def save_untrained(cfg: PretrainConfig, calibration_batches: int = 20) -> dict:
     """A pretraining run of ``cfg``'s encoder as initialised, trained on nothing: the baseline that says
-    what a frozen encoder reads without pretraining (``cfg.method`` and the data are not used)."""
+    what a frozen encoder reads without pretraining (``cfg.method`` is not used). Its BatchNorm statistics
+    are those of ``calibration_batches`` batches of ``cfg.data`` (no weight changes): left at their
+    initial values, they would not normalise, and the features would be about 100x smaller than a
+    pretrained encoder's, a baseline that says more about scale than about representation."""
     out = Path(cfg.out)
     refuse_used_out(out)
     spec, assembly, backbone = _backbone(cfg)
+    norms = [m for m in backbone.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if norms:
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over the calibration batches
+        loader = make_loader(LmdbTextDataset(cfg.data, spec, allow_skipped=cfg.allow_skipped), cfg.batch_size,
+                             shuffle=True, workers=0, in_memory=False)
+        backbone.train()
+        with torch.no_grad():
+            for _, batch in zip(range(calibration_batches), loader):
+                backbone(batch.images.float() / 255)
+        for m in norms:
+            m.momentum = 0.1
     save_run(out, {"kind": "pretrain", "assembly": assembly.to_dict(), "image": spec.to_dict(),
                    "method": "untrained", "pretrain": cfg.saved()})
     save_weights(out / ENCODER_WEIGHTS, backbone.state_dict())
