@@ -179,10 +179,9 @@ def main() -> None:
                                         progress=False, extra_callbacks=[timer], **vit))
                 rounds.append((timer.images_per_second(batch), bare_pretrain_step(method, device, batch,
                                                                                        args.steps)))
-            e2e, bare = min(rounds, key=lambda pair: abs(pair[0][0] / pair[1][0] - statistics.median(
-                a[0] / b[0] for a, b in rounds)))  # the round of the median ratio
-            pre_e2e[method], pre_bare[method], pre_batches[method] = e2e, bare, batch
             pre_rounds[method] = [a[0] / b[0] for a, b in rounds]
+            e2e, bare = sorted(rounds, key=lambda pair: pair[0][0] / pair[1][0])[len(rounds) // 2]  # median ratio
+            pre_e2e[method], pre_bare[method], pre_batches[method] = e2e, bare, batch
     fine_e2e = fine_timer.images_per_second(fine_batch)
     infer, latency = inference(device)
     parameters = sum(p.numel() for p in recognizer().parameters())

@@ -178,7 +178,7 @@ def test_masked_methods_pretrain_and_a_recognizer_is_fine_tuned_from_them(method
 
 
 def test_preview_of_a_masking_method_shows_its_masks(tiny_data, tmp_path):
-    from textssl.cli import _method_views
+    from textssl.cli_data import method_views as _method_views
     from textssl.data.dataset import ImageSpec, LmdbTextDataset, collate
 
     dataset = LmdbTextDataset(tiny_data["val"], ImageSpec())

@@ -61,7 +61,7 @@ def test_a_bad_method_option_is_one_error_line(tiny_data, tmp_path, capsys):
 
 
 def test_preview_of_a_method_shows_its_views_and_swav_crops(tiny_data, tmp_path, capsys):
-    from textssl.cli import _method_views
+    from textssl.cli_data import method_views as _method_views
     from textssl.data.dataset import ImageSpec, LmdbTextDataset, collate
 
     dataset = LmdbTextDataset(tiny_data["val"], ImageSpec())
