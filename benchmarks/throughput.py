@@ -52,9 +52,14 @@ def patches(method: str) -> bool:
     return getattr(method_class(method), "needs_patches", False)
 
 
-def assembly(decoder: str | None = "ctc", vit: bool = False):
+def channels(method: str) -> int:
+    """3 for a method that needs colour images (colorization), else 1."""
+    return 3 if getattr(method_class(method), "needs_rgb", False) else 1
+
+
+def assembly(decoder: str | None = "ctc", vit: bool = False, in_channels: int = 1):
     return assemble(encoder="vit" if vit else "cnn", encoder_size="micro" if vit else None, sequence="bilstm",
-                    shortcut=True, decoder=decoder, in_channels=1, height=32, width=128)
+                    shortcut=True, decoder=decoder, in_channels=in_channels, height=32, width=128)
 
 
 def recognizer() -> Recognizer:
@@ -117,17 +122,20 @@ def bare_finetune_step(device: str, batch: int, steps: int) -> float:
 
 
 def bare_pretrain_step(method_name: str, device: str, batch: int, steps: int) -> float:
-    method = build_method(method_name, PretrainBackbone(assembly(None, patches(method_name)))).to(device)
-    optimizer = torch.optim.AdamW(method.parameter_groups()["main"], 1e-3)
-    inputs = MethodBatch([torch.rand(batch, 1, 32, 128, device=device) for _ in method.views],
+    c = channels(method_name)
+    method = build_method(method_name, PretrainBackbone(assembly(None, patches(method_name), c))).to(device)
+    optimizers = {name: torch.optim.AdamW(groups, 1e-3) for name, groups in method.parameter_groups().items()}
+    inputs = MethodBatch([torch.rand(batch, c, 32, 128, device=device) for _ in method.views],
                          torch.full((batch,), 128, device=device),
-                         torch.rand(batch, 1, 32, 128, device=device) if method.wants_raw else None)
+                         torch.rand(batch, c, 32, 128, device=device) if method.wants_raw else None)
     count = iter(range(1, 10**9))
 
     def step():
-        optimizer.zero_grad(set_to_none=True)
-        method(inputs)[0].backward()
-        optimizer.step()
+        losses = method.losses(inputs) if len(optimizers) > 1 else [("main", method(inputs)[0])]
+        for name, loss in losses:  # several optimizers (adversarial): each stepped before the next loss
+            optimizers[name].zero_grad(set_to_none=True)
+            loss.backward()
+            optimizers[name].step()
         method.after_step(next(count), 10**9)
 
     return rates(batch, timed(step, steps))
@@ -176,7 +184,8 @@ def main() -> None:
                 vit = {"encoder": "vit", "encoder_size": "micro"} if patches(method) else {}
                 pretrain(PretrainConfig(data=[f"{tmp}/train"], out=f"{tmp}/pre-{method}-{r}", method=method,
                                         max_steps=total, batch_size=batch, checkpoint_every=10 * total,
-                                        progress=False, extra_callbacks=[timer], **vit))
+                                        channels=channels(method), progress=False, extra_callbacks=[timer],
+                                        **vit))
                 rounds.append((timer.images_per_second(batch), bare_pretrain_step(method, device, batch,
                                                                                        args.steps)))
             pre_rounds[method] = [a[0] / b[0] for a, b in rounds]
@@ -197,7 +206,7 @@ def main() -> None:
         **{f"pretrain_{method}": loop(pre_batches[method], pre_e2e[method], pre_bare[method],
                                       encoder="vit micro" if patches(method) else "cnn",
                                       views=len(build_method(method, PretrainBackbone(
-                                          assembly(None, patches(method)))).views),
+                                          assembly(None, patches(method), channels(method)))).views),
                                       ratio_of_each_round=pre_rounds[method])
            for method in methods},
         "inference": {"batch64_img_s": infer, "batch1_latency_ms": latency, "includes": "CTC decoding to text"},

@@ -1,3 +1,3 @@
 """Batched, device-side view pipelines (views.py) and their preview (preview.py)."""
 
-PIPELINES = ("captcha", "seqclr", "seqclr-light", "none")
+PIPELINES = ("captcha", "seqclr", "seqclr-light", "style", "none")

@@ -40,3 +40,21 @@ def write_preview(images_uint8: Tensor, out_png: str, augment: nn.Module | None 
     fig.tight_layout()
     fig.savefig(out_png, dpi=100, format="png")
     plt.close(fig)
+
+
+def write_captioned(examples: list[tuple[Tensor, str]], out_png: str) -> None:
+    """Save one row per (float image [C, H, W] in [0, 1], caption): a pretext task's inputs and targets."""
+    widest = max(image.shape[-1] / image.shape[-2] for image, _ in examples)
+    fig, axes = plt.subplots(len(examples), 1, figsize=(max(3.0, widest), 1.2 * len(examples)), squeeze=False)
+    for ax, (image, caption) in zip(axes[:, 0], examples):
+        image = image.detach().float().cpu().clamp(0, 1)
+        if image.shape[0] == 1:
+            ax.imshow(image[0].numpy(), cmap="gray", vmin=0, vmax=1)
+        else:
+            ax.imshow(image.permute(1, 2, 0).numpy())
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(caption, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100, format="png")
+    plt.close(fig)

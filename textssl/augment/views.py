@@ -342,6 +342,16 @@ def _seqclr(s: float, light: bool = False) -> list:
     ]
 
 
+def _style(s: float) -> list:
+    """Appearance only, no geometry: a pixel keeps its place (SimAN's augmented patch is compared with the
+    original patch pixel for pixel)."""
+    return [
+        RandomFilter(blur_sigma=(0.1 * s, 1.5 * s), blur_p=0.5),
+        RandomColour(saturation=0.5 * s, hue=0.1 * s, jitter_p=0.8, shuffle_p=0.5 * min(s, 1), gray_p=0.2 * min(s, 1)),
+        RandomPhotometric(contrast=0.5 * s, brightness=0.4 * s, noise_std=0.05 * s, noise_p=0.5),
+    ]
+
+
 def build_view_augment(name: str, strength: float = 1.0) -> nn.Module:
     """The view pipeline `name` (one of PIPELINES), magnitudes scaled by strength in [0, 2].
 
@@ -352,7 +362,7 @@ def build_view_augment(name: str, strength: float = 1.0) -> nn.Module:
     if not 0 <= strength <= 2:
         raise UserError(f"augmentation strength must be in [0, 2], got {strength}")
     steps = {"captcha": _captcha, "seqclr": _seqclr, "seqclr-light": lambda s: _seqclr(s, light=True),
-             "none": lambda s: []}[name](float(strength))
+             "style": _style, "none": lambda s: []}[name](float(strength))
     return ViewAugment(steps)
 
 

@@ -23,3 +23,16 @@ def masked_patch_loss(prediction: Tensor, target: Tensor, mask: Tensor, kind: st
     per_patch = (error.pow(2) if kind == "mse" else error.abs()).mean(-1)  # [B, N]
     weights = mask.float()
     return (per_patch * weights).sum() / weights.sum().clamp_min(1.0)
+
+
+def weighted_pixel_loss(prediction: Tensor, target: Tensor, weight: Tensor, kind: str = "mse") -> Tensor:
+    """The mean squared (``mse``) or absolute (``l1``) pixel error over the pixels ``weight`` counts.
+
+    prediction, target: [B, C, H, W]; weight: [B, 1, H, W] (0 / 1, or soft), the same for every channel:
+    e.g. the content columns of each image (padding not counted) or an erased region. 0 when it
+    counts nothing.
+    """
+    error = (prediction - target).float()
+    per_pixel = (error.pow(2) if kind == "mse" else error.abs()).mean(1, keepdim=True)  # [B, 1, H, W]
+    weight = weight.float()
+    return (per_pixel * weight).sum() / weight.sum().clamp_min(1e-8)

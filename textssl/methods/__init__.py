@@ -22,6 +22,13 @@ METHODS: dict[str, str] = {
     "mae": "textssl.methods.mae:MAE",
     "simmim": "textssl.methods.simmim:SimMIM",
     "dig": "textssl.methods.dig:DiG",
+    "rotation": "textssl.methods.rotation:Rotation",
+    "patch-position": "textssl.methods.patch_position:PatchPosition",
+    "jigsaw": "textssl.methods.jigsaw:Jigsaw",
+    "colorization": "textssl.methods.colorization:Colorization",
+    "autoencoder": "textssl.methods.autoencoder:Autoencoder",
+    "inpainting": "textssl.methods.inpainting:Inpainting",
+    "siman": "textssl.methods.siman:SimAN",
 }
 
 

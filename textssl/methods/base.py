@@ -19,13 +19,16 @@ in ``textssl.methods.METHODS``. What the pretraining loop (textssl.train.pretrai
   --method M`` (a method that derives views itself, as SwAV's crops, shows them too).
 - **Loss.** ``forward(batch) -> (loss, embeddings)``: a scalar loss and an [N, d] tensor whose
   spread is logged as the collapse indicator.
+  Scalars a method puts in ``self.logged`` (a dict) during the step are logged beside the loss (a
+  pretext task's ``task_accuracy``, a generative method's ``reconstruction``).
 - **Schedules.** ``after_step(step, total)`` runs after every optimizer step (``step`` counts from
   1 to ``total``): momentum encoders update here.
 - **Optimizers.** ``parameter_groups()`` maps optimizer names to parameter groups (dicts as torch's
   optimizers take them; ``lr_scale`` multiplies the run's ``--lr``). One optimizer (``"main"``) by
   default. With several, ``losses(batch)`` yields ``(optimizer name, loss)`` pairs; each loss is
   backpropagated and its optimizer stepped before the next is computed (an adversarial
-  discriminator, then its generator); the last pair's loss is the one logged.
+  discriminator, then its generator); the last pair's loss is the one logged, and the method sets
+  ``self.embeddings`` [N, d] for the collapse indicator.
 """
 from __future__ import annotations
 

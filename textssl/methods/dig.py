@@ -66,8 +66,8 @@ class DiG(SSLMethod):
     def after_step(self, step, total):
         self.contrast.after_step(step, total)
 
-    def reconstruct(self, images, widths, generator=None):
-        return self.pixels.reconstruct(images, widths, generator)
+    def reconstruction_views(self, batch, generator=None):
+        return self.pixels.reconstruction_views(MethodBatch([], batch.widths, batch.raw), generator)
 
     def shown_views(self, batch):
         return [*self.contrast.shown_views(batch), *self.pixels.shown_views(MethodBatch([], batch.widths, batch.raw))]

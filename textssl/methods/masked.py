@@ -85,6 +85,11 @@ class MaskedMethod(SSLMethod):
         rebuilt = torch.where(mask.unsqueeze(-1), prediction.clamp(0, 1), patches)
         return self.masked_input(images, mask), encoder.unpatchify(rebuilt, *images.shape[-2:])
 
+    def reconstruction_views(self, batch, generator=None) -> list[tuple[str, torch.Tensor]]:
+        """(title, images) of the masked input and the reconstruction, for RUN/reconstructions.png."""
+        masked, rebuilt = self.reconstruct(batch.raw, batch.widths, generator)
+        return [("masked", masked), ("reconstruction", rebuilt)]
+
     def masked_input(self, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``images`` with their masked patches grey."""
         encoder = self.backbone.encoder

@@ -47,6 +47,9 @@ def tesseract_row(test_lmdb: str, charset: str) -> tuple[dict | None, str]:
     return row, "Tesseract: --psm 7, whitelist = the charset, on the same test set."
 
 
+TASK_CURVES = ("task_accuracy", "reconstruction")
+
+
 def pretraining_curve(run: str | Path) -> dict | None:
     """The loss and collapse indicator of a pretraining run at its first and last logged step, and the
     indicator's lowest value (logs/pretrain*/metrics.csv, resumed parts included); None if it logged none."""
@@ -58,8 +61,12 @@ def pretraining_curve(run: str | Path) -> dict | None:
         return None
     points.sort(key=lambda r: int(r["step"]))
     collapse = [float(r["collapse_std"]) for r in points]
-    return {"steps_logged": [int(points[0]["step"]), int(points[-1]["step"])], "loss": [float(points[0]["loss"]),
-            float(points[-1]["loss"])], "collapse_std": [collapse[0], collapse[-1]], "collapse_std_min": min(collapse)}
+    curve = {"steps_logged": [int(points[0]["step"]), int(points[-1]["step"])], "loss": [float(points[0]["loss"]),
+             float(points[-1]["loss"])], "collapse_std": [collapse[0], collapse[-1]], "collapse_std_min": min(collapse)}
+    for name in TASK_CURVES:  # a pretext task's accuracy, a generative method's pixel error
+        if points[0].get(name) and points[-1].get(name):
+            curve[name] = [float(points[0][name]), float(points[-1][name])]
+    return curve
 
 
 def _pretraining_lines(curves: dict[str, dict]) -> list[str]:
@@ -67,10 +74,12 @@ def _pretraining_lines(curves: dict[str, dict]) -> list[str]:
         return []
     lines = ["", "Pretraining (first and last logged step; collapse indicator: the per-dimension standard deviation of "
              "the normalised embeddings, 1/sqrt(dim) when spread out, 0 when collapsed):", "",
-             "| method | loss first -> last | collapse first -> last | collapse lowest |", "|---|---:|---:|---:|"]
+             "| method | loss first -> last | collapse first -> last | collapse lowest | task accuracy first -> last "
+             "| reconstruction error first -> last |", "|---|---:|---:|---:|---:|---:|"]
     for method, c in curves.items():
+        tasks = [f"{c[name][0]:.3f} -> {c[name][1]:.3f}" if name in c else "" for name in TASK_CURVES]
         lines.append(f"| {method} | {c['loss'][0]:.3f} -> {c['loss'][1]:.3f} | {c['collapse_std'][0]:.4f} -> "
-                     f"{c['collapse_std'][1]:.4f} | {c['collapse_std_min']:.4f} |")
+                     f"{c['collapse_std'][1]:.4f} | {c['collapse_std_min']:.4f} | {' | '.join(tasks)} |")
     return lines
 
 

@@ -21,6 +21,7 @@ from textssl.methods.base import MethodBatch, ViewMaker
 from textssl.models.assembly import assemble
 from textssl.models.recognizer import PretrainBackbone
 from textssl.train.options import PretrainConfig, with_method_options
+from textssl.train.previews import method_preview
 from textssl.run_dir import (
     CONFIG,
     ENCODER_WEIGHTS,
@@ -36,7 +37,6 @@ from textssl.train.schedule import make_optimizer, warmup_cosine
 from textssl.train.trainer import is_main_process, make_trainer, num_processes
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
-RECONSTRUCTIONS = "reconstructions.png"  # a masking method's preview, beside its checkpoints
 RUN_TIME = ("progress", "workers", "devices", "precision")  # options a resumed run may change
 __all__ = ["PretrainConfig", "pretrain", "pretrain_config"]
 
@@ -91,7 +91,12 @@ class PretrainTask(L.LightningModule):
         loss, embeddings = self.method(inputs)
         self.log("loss", loss, prog_bar=True)
         self.log("collapse_std", collapse_indicator(embeddings), prog_bar=True)
+        self.log_method_values()
         return loss
+
+    def log_method_values(self):
+        for name, value in getattr(self.method, "logged", {}).items():
+            self.log(name, value, prog_bar=True)
 
     def stepped_losses(self, inputs: MethodBatch) -> torch.Tensor:
         """Several optimizers: each of the method's losses backpropagated and stepped before the next."""
@@ -104,6 +109,10 @@ class PretrainTask(L.LightningModule):
             schedulers[name].step()
             self.log(f"loss_{name}", loss, prog_bar=True)
         self.log("loss", loss)
+        embeddings = getattr(self.method, "embeddings", None)
+        if embeddings is not None:
+            self.log("collapse_std", collapse_indicator(embeddings), prog_bar=True)
+        self.log_method_values()
         return loss
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
@@ -117,30 +126,6 @@ class PretrainTask(L.LightningModule):
             configured.append({"optimizer": optimizer,
                                "lr_scheduler": warmup_cosine(optimizer, self.total_steps, self.warmup)})
         return configured[0] if len(configured) == 1 else configured
-
-
-class ReconstructionPreview(L.Callback):
-    """A masking method's RUN/reconstructions.png (original, masked input, reconstruction of a few fixed
-    images, under a fixed mask) at every checkpoint, the last one included."""
-
-    def __init__(self, batch, path: Path):
-        self.batch, self.path = batch, path
-
-    def on_save_checkpoint(self, trainer, task, checkpoint):
-        if trainer.is_global_zero:
-            self.write(task.method, task.device)
-
-    @torch.no_grad()
-    def write(self, method, device) -> None:
-        from textssl.augment.preview import write_preview
-
-        training = method.training
-        method.eval()
-        images, widths = self.batch.images.to(device).float() / 255, self.batch.widths.to(device)
-        masked, rebuilt = method.reconstruct(images, widths, torch.Generator(device).manual_seed(0))
-        method.train(training)
-        with replaced_atomically(self.path) as tmp:
-            write_preview(self.batch.images, str(tmp), views=[("masked", masked), ("reconstruction", rebuilt)])
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -286,9 +271,8 @@ def pretrain(cfg: PretrainConfig) -> dict:
     checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", save_top_k=0, save_last=True,
                                  every_n_train_steps=cfg.checkpoint_every * task.steps_per_batch)
     callbacks = [checkpoint, *cfg.extra_callbacks]
-    if hasattr(method, "reconstruct"):
-        callbacks.append(ReconstructionPreview(collate([dataset[i] for i in range(min(6, len(dataset)))]),
-                                               out / RECONSTRUCTIONS))
+    preview = method_preview(method, collate([dataset[i] for i in range(min(6, len(dataset)))]), out)
+    callbacks += [preview] if preview else []
     version = "pretrain" if resumed_at is None else f"pretrain-resumed-{resumed_at}"
     trainer = make_trainer(out, version, max_steps=steps * task.steps_per_batch,
                            callbacks=callbacks,

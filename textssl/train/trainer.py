@@ -26,7 +26,9 @@ def quiet_lightning() -> None:
                     # a streamed batch of undecodable images, named in textssl's own warning
                     ".*`training_step` returned `None`.*", ".*train_dataloader yielded None.*",
                     # a resumed SSL run reshuffles the rest of its epoch, which is as good as the unseen order
-                    ".*resuming from a checkpoint that ended before the epoch ended.*"):
+                    ".*resuming from a checkpoint that ended before the epoch ended.*",
+                    # several optimizers (adversarial methods): a checkpoint after the step is what resume wants
+                    ".*ModelCheckpoint with manual optimization.*"):
         warnings.filterwarnings("ignore", pattern)
 
 
