@@ -1,6 +1,6 @@
 """How well each pretext task is solved on held-out images after pretraining: the task accuracy of
 rotation, patch-position and jigsaw (beside chance), the pixel error of the generative methods (beside
-the same method at its initial weights), on images the pretraining never saw, with the run's own views.
+the same method at its initial weights, BatchNorm statistics taken from 4 batches), on images the pretraining never saw, with the run's own views.
 
     python benchmarks/pretext_heldout.py STUDY --data STUDY/data/test/lmdb [--batches 8] [--out FILE]
 
@@ -21,6 +21,19 @@ from textssl.methods import build_method, method_class
 from textssl.methods.base import ViewMaker
 from textssl.methods.pretext import GenerativeMethod, PretextMethod
 from textssl.train.pretrain import LAST_CHECKPOINT, _backbone, load_checkpoint, pretrain_config
+
+
+def calibrate(method, maker, loader, batches: int = 4) -> None:
+    """BatchNorm statistics of ``batches`` batches, no weight change: at their initial values they would not
+    normalise, and the initial method would read worse than its weights do (as textssl's save_untrained)."""
+    norms = [m for m in method.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    method.train()
+    with torch.no_grad():
+        for _, batch in zip(range(batches), loader):
+            method(maker(batch.images, batch.widths))
 
 
 def evaluate(method, maker, loader, batches: int) -> dict:
@@ -63,6 +76,8 @@ def main() -> None:
         options = method_class(name).Options(**cfg.method_options)
         initial = build_method(name, _backbone(cfg)[2], options)  # the seed's initial weights
         maker = ViewMaker(initial, cfg.augment, cfg.strength)
+        torch.manual_seed(1)
+        calibrate(initial, maker, loader)
         row = {"at initialisation": evaluate(initial, maker, loader, args.batches)}
         trained = build_method(name, _backbone(cfg)[2], options)
         state = load_checkpoint(run / LAST_CHECKPOINT)["state_dict"]

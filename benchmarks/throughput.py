@@ -125,9 +125,11 @@ def bare_pretrain_step(method_name: str, device: str, batch: int, steps: int) ->
     c = channels(method_name)
     method = build_method(method_name, PretrainBackbone(assembly(None, patches(method_name), c))).to(device)
     optimizers = {name: torch.optim.AdamW(groups, 1e-3) for name, groups in method.parameter_groups().items()}
-    inputs = MethodBatch([torch.rand(batch, c, 32, 128, device=device) for _ in method.views],
-                         torch.full((batch,), 128, device=device),
-                         torch.rand(batch, c, 32, 128, device=device) if method.wants_raw else None)
+    raw, widths, task = torch.rand(batch, c, 32, 128, device=device), torch.full((batch,), 128, device=device), None
+    if hasattr(method, "before_views"):  # rotation turns the lines before their views: part of making them
+        images, widths, task = method.before_views(raw, widths)
+    inputs = MethodBatch([torch.rand_like(images if task is not None else raw) for _ in method.views], widths,
+                         raw if method.wants_raw else None, task)
     count = iter(range(1, 10**9))
 
     def step():

@@ -47,15 +47,20 @@ def test_a_turned_line_is_its_content_rotated_by_180_degrees_with_the_padding_in
         assert out[0, 0, y, x] == expected
 
 
-def test_rotation_targets_are_the_turns_applied():
+def test_rotation_turns_the_lines_before_their_views_and_its_targets_are_the_turns():
+    from textssl.methods.base import ViewMaker
+
     method = build_method("rotation", backbone())
-    images, widths = torch.rand(16, 1, 32, 128), torch.randint(40, 129, (16,))
-    (inputs, _), targets = method.task(images, widths, torch.Generator().manual_seed(0))
-    assert set(targets.tolist()) == {0, 1}
-    assert torch.equal(inputs, turn_content(images, widths, targets == 1))
+    images = torch.randint(0, 256, (16, 1, 32, 128), dtype=torch.uint8)
+    widths = torch.randint(40, 129, (16,))
+    batch = ViewMaker(method, "none", 1.0)(images, widths)
+    (inputs, _), targets = method.task(batch)
+    assert set(targets.tolist()) == {0, 1} and torch.equal(targets, batch.task)
+    assert torch.equal(inputs, turn_content(images.float() / 255, widths, targets == 1))
     square = build_method("rotation", backbone(), method.Options(angles="0,90,180,270"))
     squares = columns_image(4, 1, 32, 32)  # content exactly one square wide: the crop is the image
-    (turned, _), quarters = square.task(squares, torch.full((4,), 32), torch.Generator().manual_seed(1))
+    turned, square_widths, quarters = square.before_views(squares, torch.full((4,), 32))
+    assert square_widths.tolist() == [32] * 4
     for i, k in enumerate(quarters.tolist()):
         assert torch.equal(turned[i], squares[i].rot90(k, (-2, -1)))
     assert torch.equal(turn_squares(squares, torch.full((4,), 32), torch.tensor([0, 1, 2, 3])),
@@ -83,10 +88,20 @@ def test_jigsaw_shows_the_tiles_in_the_order_of_its_target_permutation():
     assert torch.allclose(stretched(half, torch.tensor([64]))[..., ::2], images[:1, ..., :64], atol=1.0)
     method = build_method("jigsaw", backbone(), None)
     method.options.gap = 0
-    shuffled, targets = method.task(images, torch.full((3,), 128), torch.Generator().manual_seed(2))
+    batch = MethodBatch([images], torch.full((3,), 128), None)
+    shuffled, targets = method.task(batch, torch.Generator().manual_seed(2))
     for b in range(3):
         order = method.orders[targets[b]]
         assert torch.equal(shuffled[b], tiles[b, order])
+
+
+def test_jigsaw_tiles_keep_half_the_gap_between_them():
+    images = columns_image(200, 1, 32, 128)
+    tiles = cut_tiles(images, 4, 24, torch.Generator().manual_seed(4))  # cells of 32: 8 spare columns
+    first, last = tiles[:, :, 0, 0, 0], tiles[:, :, 0, 0, -1]  # the image column of each tile's edges
+    assert ((first[:, 1:] - last[:, :-1] - 1) >= 4).all()  # at least half of the 8 columns between tiles
+    assert (first - 32 * torch.arange(4) >= 2).all() and (first - 32 * torch.arange(4) <= 6).all()
+    assert len(set(first[:, 0].tolist())) == 5  # the tile moves within its cell: 2 .. 6
 
 
 def test_patch_position_classes_are_signed_offsets_and_the_patches_lie_where_they_say():
@@ -99,7 +114,7 @@ def test_patch_position_classes_are_signed_offsets_and_the_patches_lie_where_the
     assert first.min() >= 0 and second.min() >= 0
     assert (first + 24 <= widths).all() and (second + 24 <= widths).all()  # inside each line's content
     method = build_method("patch-position", backbone())
-    logits, _ = method.classify(method.task(torch.rand(4, 1, 32, 128), torch.full((4,), 128))[0])
+    logits, _ = method.classify(method.task(MethodBatch([torch.rand(4, 1, 32, 128)], torch.full((4,), 128), None))[0])
     assert logits.shape == (4, 4)
 
 
@@ -206,9 +221,11 @@ def test_every_pretext_method_pretrains_and_a_recognizer_is_fine_tuned_from_it(m
 @pytest.mark.parametrize("args, message", [
     (["--method", "colorization"], "error: --method colorization predicts colours: it needs RGB images, give "
                                    "--channels 3"),
-    (["--method", "patch-position", "--offsets", "4"], "error: --offsets 4 with --patch-width 24 and --gap 6: a pair "
-                                                       "needs 147 pixels, wider than the images' 128; give a smaller "
+    (["--method", "patch-position", "--offsets", "5"], "error: --offsets 5 with --patch-width 20 and --gap 6: a pair "
+                                                       "needs 153 pixels, wider than the images' 128; give a smaller "
                                                        "--offsets or --patch-width"),
+    (["--method", "patch-position", "--jitter", "6"], "error: --jitter 6: the patches would touch or overlap; give "
+                                                      "less than --gap 6"),
     (["--method", "siman", "--features", "contextual"], "error: --method siman normalises the encoder's own features: "
                                                         "give --features visual"),
     (["--method", "jigsaw", "--strips", "7", "--gap", "16"], "error: --strips 7 with --gap 16: tiles narrower than "
@@ -220,6 +237,24 @@ def test_bad_pretext_options_are_one_error_line(args, message, tiny_data, tmp_pa
                  "--max-steps", "1", "--no-progress"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [message]
     assert not (tmp_path / "p").exists()
+
+
+def test_the_discriminator_and_the_rest_train_disjoint_parameters():
+    method = build_method("inpainting", backbone())
+    groups = method.parameter_groups()
+    judge = {id(p) for g in groups["discriminator"] for p in g["params"]}
+    rest = {id(p) for g in groups["main"] for p in g["params"]}
+    assert judge == {id(p) for p in method.discriminator.parameters()} and not judge & rest
+    assert judge | rest == {id(p) for p in method.parameters()}
+    batch = MethodBatch([torch.rand(4, 1, 32, 128)], torch.full((4,), 128), None)
+    losses = method.losses(batch)
+    _, discriminator = next(losses)
+    discriminator.backward()
+    assert all(p.grad is None for p in method.backbone.parameters())  # the fake images were detached
+    method.zero_grad()
+    _, generator = next(losses)
+    generator.backward()
+    assert all(p.grad is not None for p in method.decoder.parameters())
 
 
 def test_the_held_out_task_accuracy_counts_every_image():

@@ -1,9 +1,9 @@
 """Denoising autoencoder (Vincent et al. 2008): the clean line from a corrupted one.
 
 Each augmented view is corrupted by Gaussian noise (``noise`` standard deviation) and by grey
-rectangles (``erase`` of its content's 4 x stride pixel cells, drawn as MAE's random patch masks, so
-padding is never erased); the encoder sees the corrupted view, the pixel decoder reconstructs the
-clean one, and the loss is the pixel error over the content columns.
+rectangles (``erase`` of its content's 4 x stride pixel cells, drawn as MAE's random patch masks over
+the cells the content reaches); the encoder sees the corrupted view, the pixel decoder reconstructs
+the clean one, and the loss is the pixel error over the content columns.
 """
 from __future__ import annotations
 

@@ -14,7 +14,10 @@ in ``textssl.methods.METHODS``. What the pretraining loop (textssl.train.pretrai
   images before augmentation too (a reconstruction target). Each call gets a ``MethodBatch``:
   the float views [B, C, H, W] in [0, 1], each image's content width in pixels and the raw images
   or None. A method that masks (MAE, SimMIM) draws its masks itself, on the device, from the widths,
-  so that padding is never a target.
+  so that padding is never a target. A method whose task changes the images before they are
+  augmented (rotation turns them, so that the augmentation cannot tell turned from upright) defines
+  ``before_views(raw, widths) -> (images, widths, task)``; the views are made from those images and
+  ``task`` (its targets) comes in ``MethodBatch.task``.
   ``shown_views(batch)`` names and returns what the method looks at, for ``textssl data preview
   --method M`` (a method that derives views itself, as SwAV's crops, shows them too).
 - **Loss.** ``forward(batch) -> (loss, embeddings)``: a scalar loss and an [N, d] tensor whose
@@ -49,6 +52,7 @@ class MethodBatch(NamedTuple):
     views: list[torch.Tensor]   # float [B, C, H, W] in [0, 1], one per entry of the method's ``views``
     widths: torch.Tensor        # int [B]: each image's content width in pixels
     raw: torch.Tensor | None    # float [B, C, H, W] in [0, 1] before augmentation, when ``wants_raw``
+    task: object = None         # what ``before_views`` returned beside the images (a pretext task's targets)
 
 
 class ViewMaker(nn.Module):
@@ -61,12 +65,16 @@ class ViewMaker(nn.Module):
         self.names = [augment if name == "augment" else name for name in method.views]
         self.pipelines = nn.ModuleDict({name: build_view_augment(name, strength) for name in dict.fromkeys(self.names)})
         self.wants_raw = method.wants_raw
+        self.before_views = getattr(method, "before_views", None)
 
     @torch.no_grad()
     def forward(self, images_uint8: torch.Tensor, widths: torch.Tensor) -> MethodBatch:
         raw = images_uint8.float().div_(255)
-        views = [self.pipelines[name](raw, widths) for name in self.names]
-        return MethodBatch(views, widths, raw if self.wants_raw else None)
+        source, task = raw, None
+        if self.before_views is not None:
+            source, widths, task = self.before_views(raw, widths)
+        views = [self.pipelines[name](source, widths) for name in self.names]
+        return MethodBatch(views, widths, raw if self.wants_raw else None, task)
 
 
 @dataclass(kw_only=True)

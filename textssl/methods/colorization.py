@@ -3,7 +3,8 @@
 The encoder sees the luminance of each augmented RGB view (ITU-R 601 weights, the grey copied to the
 three channels, so that the pretrained encoder takes RGB lines when fine-tuned); the pixel decoder
 predicts the view's RGB, and the loss is the pixel error over the content columns. It needs colour
-images: ``--channels 3``.
+images: ``--channels 3``, and views without colour steps (the ``seqclr`` pipelines): the ``captcha``
+pipeline shuffles and greys channels, which would make the target colours random.
 """
 from __future__ import annotations
 

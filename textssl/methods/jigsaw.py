@@ -1,8 +1,9 @@
 """Jigsaw (Noroozi & Favaro 2016) along the width of a line.
 
 Each augmented view's content is stretched to the image width and cut into ``strips`` cells side by
-side; a tile of the cell's width less ``gap`` pixels is taken at a random place in each cell (so that
-no edge continues from one tile to the next), and the tiles are put in the order of one of
+side; a tile of the cell's width less ``gap`` pixels is taken at a random place in each cell, at
+least a quarter of the gap from the cell's edges (so that at least half the gap lies between two
+tiles and no stroke continues from one tile to the next), and the tiles are put in the order of one of
 ``permutations`` permutations, chosen once for the largest minimal Hamming distance between them.
 Each tile goes through the encoder alone; a classifier on their pooled features, in the shuffled
 order, names the permutation.
@@ -61,11 +62,13 @@ def stretched(images: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
 
 def cut_tiles(images: torch.Tensor, strips: int, tile: int, generator=None) -> torch.Tensor:
     """``strips`` tiles of ``tile`` columns [B, strips, C, H, tile], tile i at a random place in cell i
-    (cells of W // strips columns, left to right)."""
+    (cells of W // strips columns, left to right), at least a quarter of the spare columns from each
+    edge of its cell."""
     b, c, h, w = images.shape
     cell = w // strips
-    zeros = torch.zeros(b * strips, dtype=torch.long, device=images.device)
-    starts = uniform_int(zeros, zeros + cell - tile, generator).view(b, strips)
+    margin = -(-(cell - tile) // 4)  # ceil
+    low = torch.full((b * strips,), margin, dtype=torch.long, device=images.device)
+    starts = uniform_int(low, low + cell - tile - 2 * margin, generator).view(b, strips)
     starts = starts + cell * torch.arange(strips, device=images.device)
     columns = starts.unsqueeze(-1) + torch.arange(tile, device=images.device)          # [B, strips, tile]
     index = columns.view(b, 1, 1, strips * tile).expand(b, c, h, strips * tile)
@@ -92,7 +95,8 @@ class Jigsaw(PretextMethod):
                     f"at width {width}; give fewer --strips or a smaller --gap")
         return None
 
-    def task(self, images, widths, generator=None):
+    def task(self, batch, generator=None):
+        images, widths = batch.views[0], batch.widths
         b, k = len(images), self.options.strips
         tiles = cut_tiles(stretched(images, widths), k, self.tile_width(images.shape[-1]), generator)
         targets = torch.randint(len(self.orders), (b,), device=images.device, generator=generator)

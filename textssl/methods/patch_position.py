@@ -2,8 +2,11 @@
 
 Two patches of ``patch_width`` pixels (full height) are cut from one augmented view: the second lies
 ``k`` patch steps (``patch_width + gap`` pixels each) to the left or right of the first, k in 1 ..
-``offsets``, moved by up to ``jitter`` pixels, so that the 2 x offsets classes are told by content
-and not by edges that continue across the cut. Both patches go through the encoder; a classifier on
+``offsets``, moved by up to ``jitter`` pixels (less than the gap, so that patches never touch), so
+that the 2 x offsets classes are told by content and not by edges that continue across the cut.
+Lines narrower than a pair needs (``offsets * (patch_width + gap) + jitter + patch_width``) get
+patches that reach into their padding, a cue to the answer: the default pair (20 + 6 pixels, 2
+steps: 75 pixels) fits the demo's captchas (85 pixels of content). Both patches go through the encoder; a classifier on
 their pooled features, side by side, names the offset.
 """
 from __future__ import annotations
@@ -19,9 +22,9 @@ from textssl.models.heads import MLPHead
 
 @dataclass(kw_only=True)
 class PatchPositionOptions(PretextOptions):
-    patch_width: int = at_least(24, 4, "width of each patch in pixels (rounded down to the encoder's stride)")
-    gap: int = at_least(6, 0, "pixels between neighbouring patch positions")
-    jitter: int = at_least(3, 0, "the second patch moves by up to this many pixels either way")
+    patch_width: int = at_least(20, 4, "width of each patch in pixels (rounded down to the encoder's stride)")
+    gap: int = at_least(6, 1, "pixels between neighbouring patch positions")
+    jitter: int = at_least(3, 0, "the second patch moves by up to this many pixels either way, less than --gap")
     offsets: int = at_least(2, 1, "patch steps to either side: 2 x offsets classes")
 
 
@@ -56,14 +59,16 @@ class PatchPosition(PretextMethod):
 
     def check_frames(self, frames, width):
         o = self.options
+        if o.jitter >= o.gap:
+            return f"--jitter {o.jitter}: the patches would touch or overlap; give less than --gap {o.gap}"
         needed = o.offsets * (self.patch + o.gap) + o.jitter + self.patch
         if needed > width:
             return (f"--offsets {o.offsets} with --patch-width {self.patch} and --gap {o.gap}: a pair needs "
                     f"{needed} pixels, wider than the images' {width}; give a smaller --offsets or --patch-width")
         return None
 
-    def task(self, images, widths, generator=None):
-        o = self.options
+    def task(self, batch, generator=None):
+        o, images, widths = self.options, batch.views[0], batch.widths
         targets = torch.randint(2 * o.offsets, (len(images),), device=images.device, generator=generator)
         first, second = pair_positions(widths, targets, images.shape[-1], self.patch, self.patch + o.gap, o.jitter,
                                        o.offsets, generator)

@@ -4,7 +4,7 @@ pixel decoder from the feature sequence, a patch discriminator and the two optim
 method.
 
 A discriminative task builds ``inputs`` and class ``targets`` from each augmented view
-(``task``); a classifier on the encoder's pooled features predicts them under cross-entropy, and the
+(``task``; rotation turns the images before they are augmented, ``before_views``); a classifier on the encoder's pooled features predicts them under cross-entropy, and the
 task's accuracy is logged as ``task_accuracy``. A generative one maps a corrupted input to pixels with
 ``PixelDecoder`` and logs its pixel error as ``reconstruction``; with ``adversarial`` > 0 a
 ``PatchDiscriminator`` is trained in turn with it (optimizer ``discriminator``, then ``main``).
@@ -81,8 +81,8 @@ class PretextMethod(SSLMethod):
         super().__init__(backbone, options)
         self.logged = {}
 
-    def task(self, images: torch.Tensor, widths: torch.Tensor, generator=None) -> tuple[object, torch.Tensor]:
-        """(the task's inputs, class targets long [B]) of float images [B, C, H, W]."""
+    def task(self, batch, generator=None) -> tuple[object, torch.Tensor]:
+        """(the task's inputs, class targets long [B]) of a MethodBatch (its view: float [B, C, H, W])."""
         raise NotImplementedError
 
     def classify(self, inputs) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,7 +98,7 @@ class PretextMethod(SSLMethod):
         return str(target)
 
     def forward(self, batch):
-        inputs, targets = self.task(batch.views[0], batch.widths)
+        inputs, targets = self.task(batch)
         logits, embeddings = self.classify(inputs)
         self.logged = {"task_accuracy": (logits.argmax(1) == targets).float().mean()}
         return F.cross_entropy(logits.float(), targets), embeddings
@@ -106,20 +106,20 @@ class PretextMethod(SSLMethod):
     @torch.no_grad()
     def accuracy(self, batch, generator=None) -> tuple[int, int]:
         """(correct, total) of the task on a MethodBatch (held-out images)."""
-        inputs, targets = self.task(batch.views[0], batch.widths, generator)
+        inputs, targets = self.task(batch, generator)
         return int((self.classify(inputs)[0].argmax(1) == targets).sum()), len(targets)
 
     @torch.no_grad()
     def examples(self, batch, generator=None) -> list[tuple[torch.Tensor, str]]:
         """(input image [C, H, W'], "target ..., predicted ...") of each image of a MethodBatch, for
         RUN/pretext.png."""
-        inputs, targets = self.task(batch.views[0], batch.widths, generator)
+        inputs, targets = self.task(batch, generator)
         predicted = self.classify(inputs)[0].argmax(1)
         return [(image, f"target {self.caption(int(t))}, predicted {self.caption(int(p))}")
                 for image, t, p in zip(self.shown(inputs), targets, predicted)]
 
     def shown_views(self, batch):
-        inputs, targets = self.task(batch.views[0], batch.widths)
+        inputs, _ = self.task(batch)
         return [("view", batch.views[0]), ("task input", self.shown(inputs))]
 
 
@@ -141,7 +141,7 @@ class PixelDecoder(nn.Module):
         strips = self.net(seq.transpose(1, 2).float()).view(b, self.channels, self.height, self.stride, t)
         images = strips.permute(0, 1, 2, 4, 3).reshape(b, self.channels, self.height, t * self.stride).sigmoid()
         if images.shape[-1] < width:  # an encoder whose frames do not cover the last columns
-            images = F.pad(images, (0, width - images.shape[-1]), mode="replicate")
+            images = F.pad(images, (0, width - images.shape[-1], 0, 0), mode="replicate")
         return images[..., :width]
 
 

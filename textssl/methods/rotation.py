@@ -1,11 +1,13 @@
 """Rotation prediction (Gidaris et al. 2018), for text lines.
 
 A line turned by 90 degrees is told by its shape alone, so the default task is upright or upside
-down (``angles 0,180``): each augmented view's content is turned by 180 degrees with probability 1/2,
-its padding left where it is (turning the whole image would move the padding to the left and give the
-answer away). ``angles 0,90,180,270`` is the image version: a square crop of the content (the line's
-height on each side) turned by a multiple of 90 degrees. A classifier on the pooled features names the
-turn.
+down (``angles 0,180``): each line's content is turned by 180 degrees with probability 1/2, its
+padding left where it is (turning the whole image would move the padding to the left and give the
+answer away). The lines are turned before they are augmented (``before_views``): turning an
+augmented view would leave the part of the content that the warp moved into the padding unturned,
+a seam only turned lines have. ``angles 0,90,180,270`` is the image version: a square crop of the
+content (the line's height on each side) turned by a multiple of 90 degrees. A classifier on the
+pooled features names the turn.
 """
 from __future__ import annotations
 
@@ -56,13 +58,15 @@ class Rotation(PretextMethod):
         self.angles = ANGLES[self.options.angles]
         self.classifier = MLPHead([backbone.dim, self.options.hidden_dim, len(self.angles)])
 
-    def task(self, images, widths, generator=None):
-        b = len(images)
-        targets = torch.randint(len(self.angles), (b,), device=images.device, generator=generator)
+    def before_views(self, raw, widths):
+        """(the images turned, their widths, the turns' classes long [B]), drawn with torch's generator."""
+        targets = torch.randint(len(self.angles), (len(raw),), device=raw.device)
         if len(self.angles) == 2:
-            return (turn_content(images, widths, targets == 1), widths), targets
-        h = images.shape[-2]
-        return (turn_squares(images, widths, targets, generator), torch.full_like(widths, h)), targets
+            return turn_content(raw, widths, targets == 1), widths, targets
+        return turn_squares(raw, widths, targets), torch.full_like(widths, raw.shape[-2]), targets
+
+    def task(self, batch, generator=None):
+        return (batch.views[0], batch.widths), batch.task
 
     def classify(self, inputs):
         features = pooled_features(self.backbone, *inputs)

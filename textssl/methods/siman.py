@@ -8,7 +8,8 @@ content; the style comes from the unaugmented neighbour, aligned to the content 
 dot-product attention (queries: the content, keys: the neighbour's normalised features, values: its
 features and their squares, giving a mean and a variance per frame): ``similarity_aware_norm``. The
 pixel decoder turns the restyled sequence back into the patch, and the loss is its pixel error
-against the patch before augmentation plus ``adversarial`` times a patch discriminator's generator
+against the patch before augmentation (content columns only, where a line is narrower than two
+patches) plus ``adversarial`` times a patch discriminator's generator
 loss (two optimizers, as inpainting's).
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 
 from textssl.config import at_least
 from textssl.errors import UserError
-from textssl.methods.pretext import GenerativeMethod, GenerativeOptions, cut, uniform_int
+from textssl.methods.pretext import GenerativeMethod, GenerativeOptions, content_weight, cut, uniform_int
 
 
 @dataclass(kw_only=True)
@@ -42,13 +43,15 @@ def similarity_aware_norm(content: torch.Tensor, style: torch.Tensor, eps: float
     """(restyled [B, T, D], the normalised content [B, T, D]) of the augmented patch's features ``content``
     [B, T, D] and the neighbour's ``style`` [B, S, D]: each content frame takes the mean and standard
     deviation of the style frames weighted by softmax(IN(content) . IN(style) / sqrt(D))."""
-    normalised = instance_norm(content, eps)
-    values = torch.cat([style, style * style], dim=-1)
-    moments = F.scaled_dot_product_attention(normalised, instance_norm(style, eps), values,
-                                             scale=1 / math.sqrt(content.shape[-1]))
-    mean, square = moments.chunk(2, dim=-1)
-    std = (square - mean * mean).clamp_min(0).add(eps).sqrt()
-    return std * normalised + mean, normalised
+    with torch.autocast(content.device.type, enabled=False):  # E[s^2] - E[s]^2 loses too much in bfloat16
+        content, style = content.float(), style.float()
+        normalised = instance_norm(content, eps)
+        values = torch.cat([style, style * style], dim=-1)
+        moments = F.scaled_dot_product_attention(normalised, instance_norm(style, eps), values,
+                                                 scale=1 / math.sqrt(content.shape[-1]))
+        mean, square = moments.chunk(2, dim=-1)
+        std = (square - mean * mean).clamp_min(0).add(eps).sqrt()
+        return std * normalised + mean, normalised
 
 
 class SimAN(GenerativeMethod):
@@ -86,6 +89,6 @@ class SimAN(GenerativeMethod):
         content = self.backbone(augmented)
         restyled, _ = similarity_aware_norm(content, self.backbone(neighbour))
         output = self.decoder(restyled, patch)
-        weight = torch.ones_like(target[:, :1])
+        weight = cut(content_weight(batch.widths, raw.shape), at, patch)  # a patch reaching into padding
         shown = torch.cat([augmented, torch.ones_like(augmented[..., :3]), neighbour], dim=-1)
         return shown, output, target, weight, content.mean(1)
