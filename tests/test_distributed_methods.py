@@ -38,7 +38,9 @@ def worker(rank, port, results):
     rows = slice(rank * ROWS // 2, (rank + 1) * ROWS // 2)
     values, gradients = losses(a[rows], b[rows], prototypes, all_reduce_sum)
     queue_keys = gather_detached(b[rows])
-    results.put((rank, values, gradients, queue_keys))
+    # numpy arrays travel by value; tensors would travel as shared memory that the parent can only map
+    # while this process lives, and it may have ended by then on a loaded machine
+    results.put((rank, values.numpy(), [g.numpy() for g in gradients], queue_keys.numpy()))
     dist.barrier()
     dist.destroy_process_group()
 
@@ -56,7 +58,8 @@ def test_two_processes_give_the_loss_and_gradient_of_one_on_the_same_global_batc
                  for free_port_once in [free_port()] for rank in range(2)]
     for p in processes:
         p.start()
-    by_rank = dict((rank, rest) for rank, *rest in (results.get(timeout=120) for _ in processes))
+    by_rank = {rank: (torch.from_numpy(values), [torch.from_numpy(g) for g in gradients], torch.from_numpy(keys))
+               for rank, values, gradients, keys in (results.get(timeout=120) for _ in processes)}
     for p in processes:
         p.join(timeout=60)
         assert p.exitcode == 0
