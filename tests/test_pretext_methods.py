@@ -221,8 +221,8 @@ def test_every_pretext_method_pretrains_and_a_recognizer_is_fine_tuned_from_it(m
 @pytest.mark.parametrize("args, message", [
     (["--method", "colorization"], "error: --method colorization predicts colours: it needs RGB images, give "
                                    "--channels 3"),
-    (["--method", "patch-position", "--offsets", "5"], "error: --offsets 5 with --patch-width 20 and --gap 6: a pair "
-                                                       "needs 153 pixels, wider than the images' 128; give a smaller "
+    (["--method", "patch-position", "--offsets", "5"], "error: --offsets 5 with --patch-width 24 and --gap 6: a pair "
+                                                       "needs 177 pixels, wider than the images' 128; give a smaller "
                                                        "--offsets or --patch-width"),
     (["--method", "patch-position", "--jitter", "6"], "error: --jitter 6: the patches would touch or overlap; give "
                                                       "less than --gap 6"),

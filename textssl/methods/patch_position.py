@@ -5,8 +5,8 @@ Two patches of ``patch_width`` pixels (full height) are cut from one augmented v
 ``offsets``, moved by up to ``jitter`` pixels (less than the gap, so that patches never touch), so
 that the 2 x offsets classes are told by content and not by edges that continue across the cut.
 Lines narrower than a pair needs (``offsets * (patch_width + gap) + jitter + patch_width``) get
-patches that reach into their padding, a cue to the answer: the default pair (20 + 6 pixels, 2
-steps: 75 pixels) fits the demo's captchas (85 pixels of content). Both patches go through the encoder; a classifier on
+patches that reach into their padding, a cue to the answer: the default pair (24 + 6 pixels, 2
+steps: 87 pixels) fits the demo's 100-pixel captchas. Both patches go through the encoder; a classifier on
 their pooled features, side by side, names the offset.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from textssl.models.heads import MLPHead
 
 @dataclass(kw_only=True)
 class PatchPositionOptions(PretextOptions):
-    patch_width: int = at_least(20, 4, "width of each patch in pixels (rounded down to the encoder's stride)")
+    patch_width: int = at_least(24, 4, "width of each patch in pixels (rounded down to the encoder's stride)")
     gap: int = at_least(6, 1, "pixels between neighbouring patch positions")
     jitter: int = at_least(3, 0, "the second patch moves by up to this many pixels either way, less than --gap")
     offsets: int = at_least(2, 1, "patch steps to either side: 2 x offsets classes")
