@@ -15,11 +15,11 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from textssl.config import at_least, within
 from textssl.errors import UserError
+from textssl.methods.swav import resampled_span
 from textssl.methods.pretext import PretextMethod, PretextOptions, pooled_features, uniform_int
 from textssl.models.heads import MLPHead
 
@@ -49,15 +49,10 @@ def max_hamming_permutations(k: int, count: int) -> torch.Tensor:
 
 def stretched(images: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
     """Each image's content (its first ``widths[b]`` columns) resampled to the whole width [B, C, H, W]."""
-    b, c, h, w = images.shape
-    if bool((widths >= w).all()):
+    if bool((widths >= images.shape[-1]).all()):
         return images
-    theta = torch.zeros(b, 2, 3, device=images.device, dtype=images.dtype)
-    theta[:, 0, 0] = widths.to(images.dtype) / w
-    theta[:, 0, 2] = widths.to(images.dtype) / w - 1
-    theta[:, 1, 1] = 1
-    grid = F.affine_grid(theta, [b, c, h, w], align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    span = widths.to(images.dtype)
+    return resampled_span(images, torch.zeros_like(span), span, images.shape[-1])
 
 
 def cut_tiles(images: torch.Tensor, strips: int, tile: int, generator=None) -> torch.Tensor:

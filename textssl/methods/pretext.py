@@ -18,13 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from textssl.config import at_least
-from textssl.losses import discriminator_loss, generator_loss
+from textssl.augment.masks import valid_columns
+from textssl.losses import discriminator_loss, generator_loss, weighted_pixel_loss
 from textssl.methods.base import MethodOptions, SSLMethod
-
-
-def frame_lengths(widths: torch.Tensor, stride: int, frames: int) -> torch.Tensor:
-    """Content widths in pixels [B] -> frames holding content [B], between 1 and ``frames``."""
-    return torch.div(widths + stride - 1, stride, rounding_mode="floor").clamp(1, frames)
 
 
 def pooled(seq: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -44,7 +40,7 @@ def pooled_features(backbone, images: torch.Tensor, widths: torch.Tensor | None 
 def pool_content(seq: torch.Tensor, widths: torch.Tensor | None, stride: int) -> torch.Tensor:
     """A feature sequence [B, T, D] of images ``widths`` pixels wide [B] (None: all content) averaged over
     its content frames [B, D]."""
-    return pooled(seq, None if widths is None else frame_lengths(widths, stride, seq.shape[1]))
+    return pooled(seq, None if widths is None else valid_columns(widths, stride, seq.shape[1]))
 
 
 def cut(images: torch.Tensor, starts: torch.Tensor, width: int) -> torch.Tensor:
@@ -196,8 +192,6 @@ class GenerativeMethod(SSLMethod):
         raise NotImplementedError
 
     def pixel_loss(self, output, target, weight) -> torch.Tensor:
-        from textssl.losses import weighted_pixel_loss
-
         return weighted_pixel_loss(output, target, weight, getattr(self.options, "loss", "mse"))
 
     def forward(self, batch):

@@ -44,9 +44,15 @@ class SwAVOptions(InstanceOptions):
 def width_crops(images: torch.Tensor, widths: torch.Tensor, scale: float, out_width: int) -> torch.Tensor:
     """One random crop per image [B, C, H, W] -> [B, C, H, out_width]: full height, ``scale`` of the
     image's content width (``widths``, pixels) from a uniformly drawn start, resampled bilinearly."""
-    b, c, h, w = images.shape
     span = widths.to(images.dtype) * scale
-    start = torch.rand(b, device=images.device, dtype=images.dtype) * (widths.to(images.dtype) - span)
+    start = torch.rand(len(images), device=images.device, dtype=images.dtype) * (widths.to(images.dtype) - span)
+    return resampled_span(images, start, span, out_width)
+
+
+def resampled_span(images: torch.Tensor, start: torch.Tensor, span: torch.Tensor, out_width: int) -> torch.Tensor:
+    """Columns ``start[b]`` .. ``start[b] + span[b]`` (pixels, float [B]) of each image [B, C, H, W], full
+    height, resampled bilinearly to [B, C, H, out_width]."""
+    b, c, h, w = images.shape
     theta = torch.zeros(b, 2, 3, device=images.device, dtype=images.dtype)
     theta[:, 0, 0] = span / w
     theta[:, 0, 2] = (2 * start + span) / w - 1
