@@ -49,13 +49,35 @@ def write_lmdb(
     The data goes to a temporary sibling directory that is renamed to ``path`` at the end,
     so a failed or interrupted write never leaves a partial dataset under the final name.
     """
+    def records():
+        labeled = None
+        for count, (image, label) in enumerate(samples):
+            if labeled is None:
+                labeled = label is not None
+            elif labeled != (label is not None):
+                raise ValueError(f"sample {count + 1}: a dataset is either fully labeled or unlabeled")
+            yield {b"image": bytes(image)} if label is None else {b"image": bytes(image), b"label": label.encode("utf-8")}
+
+    def metadata():
+        chars = charset() if callable(charset) else charset
+        return {CHARSET_KEY: chars.encode("utf-8")} if chars else {}
+
+    return write_records(path, records(), map_size=map_size, total=total, progress=progress, metadata=metadata)
+
+
+def write_records(path, records: Iterable[dict[bytes, bytes]], *, map_size: int = DEFAULT_MAP_SIZE,
+                  total: int | None = None, progress: bool = False,
+                  metadata: Callable[[], dict[bytes, bytes]] | None = None) -> int:
+    """Write records (``{b"image": ..., b"label": ...}``: each value under its name-%09d key, 1-indexed)
+    and ``num-samples`` to a new LMDB directory, atomically as ``write_lmdb``; return the count.
+    ``metadata()`` gives the dataset-wide keys once every record is written."""
     path = os.path.abspath(os.fspath(path))
     _check_output_path(path)
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.partial-", dir=parent)
     try:
-        count = _write_env(tmp, samples, map_size, total, progress, charset)
+        count = _write_env(tmp, records, map_size, total, progress, metadata)
         if os.path.isdir(path):
             os.rmdir(path)  # an empty directory (checked above) is replaced
         os.rename(tmp, path)
@@ -73,33 +95,26 @@ def _check_output_path(path: str) -> None:
         raise UserError(f"output path exists and is not a directory: {path}")
 
 
-def _write_env(directory: str, samples, map_size: int, total: int | None, progress: bool, charset) -> int:
+def _write_env(directory: str, records, map_size: int, total: int | None, progress: bool, metadata) -> int:
     try:
         env = lmdb.open(directory, map_size=map_size, subdir=True, meminit=False)
     except lmdb.Error as e:
         raise UserError(f"cannot create LMDB in {directory} ({e})") from None
     count = 0
-    labeled: bool | None = None
     bar = tqdm(total=total, unit="img", file=sys.stderr, disable=not progress, desc="writing")
     try:
         txn = env.begin(write=True)
-        for image, label in samples:
-            if labeled is None:
-                labeled = label is not None
-            elif labeled != (label is not None):
-                raise ValueError(f"sample {count + 1}: a dataset is either fully labeled or unlabeled")
-            txn.put(image_key(count), bytes(image))
-            if label is not None:
-                txn.put(label_key(count), label.encode("utf-8"))
+        for record in records:
             count += 1
+            for name, value in record.items():
+                txn.put(b"%s-%09d" % (name, count), value)
             bar.update(1)
             if count % SAMPLES_PER_TXN == 0:
                 txn.commit()
                 txn = env.begin(write=True)
         txn.put(NUM_SAMPLES_KEY, str(count).encode("ascii"))
-        charset = charset() if callable(charset) else charset
-        if charset:
-            txn.put(CHARSET_KEY, charset.encode("utf-8"))
+        for key, value in (metadata() if metadata else {}).items():
+            txn.put(key, value)
         txn.commit()
         env.sync()
     except lmdb.MapFullError:
@@ -159,6 +174,10 @@ class LmdbReader:
             return value.decode("utf-8")
         except UnicodeDecodeError:
             raise UserError(f"{self.path}: key {key.decode()} is not UTF-8 text") from None
+
+    def value(self, key: bytes) -> bytes | None:
+        """The raw value of ``key`` (another record's or a dataset-wide key), or None."""
+        return self._get(key)
 
     def close(self) -> None:
         if self._env_key is not None:

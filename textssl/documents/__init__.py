@@ -1,0 +1,1 @@
+"""The page level: document generation, page LMDBs and their formats, classification, detection, reading."""
